@@ -5,6 +5,7 @@ Environment switches (all optional):
                            sm_90a-only sources (files named *_sm90a.cu: wgmma, TMA).
   ACCELKERN_PTXAS_VERBOSE  1 -> pass -Xptxas -v (registers, shared memory, spills per kernel).
   ACCELKERN_NO_EXTENSION   1 -> install the pure-Python package only.
+  ACCELKERN_REQUIRE_EXTENSION 1 -> fail instead of falling back to pure-Python (CI).
   MAX_JOBS                 parallel compile jobs (torch's ninja build and the sm_90a objects).
 
 Without torch or a CUDA toolkit the package installs pure-Python and says so; the torch
@@ -79,6 +80,13 @@ def _which_nvcc_root():
 
 
 def _extension_modules():
+    ext, cmd = _extension_modules_or_fallback()
+    if not ext and os.environ.get("ACCELKERN_REQUIRE_EXTENSION") == "1":
+        raise SystemExit("accelkern setup: ACCELKERN_REQUIRE_EXTENSION=1 but accelkern._C cannot be built (see above)")
+    return ext, cmd
+
+
+def _extension_modules_or_fallback():
     if os.environ.get("ACCELKERN_NO_EXTENSION") == "1":
         _note("ACCELKERN_NO_EXTENSION=1: installing the pure-Python package (torch backend only)")
         return [], {}

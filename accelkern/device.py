@@ -1,0 +1,178 @@
+"""DeviceInfo: what a device is, for CUDA (accelkern._C + torch + NVML) and for the CPU.
+
+Units: clocks in MHz, sizes in bytes, bandwidth in bytes/s.
+"""
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+
+from accelkern import _ext, specs
+from accelkern.errors import AccelkernError
+
+
+@dataclass
+class DeviceInfo:
+    kind: str                          # 'cuda' or 'cpu'
+    index: int
+    name: str
+    torch_device: str                  # 'cuda:0' / 'cpu'
+    compute_capability: tuple | None = None
+    sm_count: int | None = None        # SMs (CUDA) or physical cores (CPU)
+    max_sm_clock_mhz: float | None = None
+    mem_clock_mhz: float | None = None
+    mem_bus_width_bits: int | None = None
+    l2_bytes: int | None = None        # L2 (CUDA) or last-level cache (CPU)
+    memory_bytes: int | None = None
+    smem_per_sm_bytes: int | None = None
+    smem_per_block_optin_bytes: int | None = None
+    regs_per_sm: int | None = None
+    max_threads_per_sm: int | None = None
+    max_blocks_per_sm: int | None = None
+    driver: str | None = None
+    cuda_runtime: str | None = None
+    threads: int | None = None         # CPU: threads torch uses
+    cpu_capability: str | None = None  # CPU: vector ISA torch dispatches to
+    attrs: dict = field(default_factory=dict)   # everything accelkern._C reported
+    notes: list = field(default_factory=list)   # what could not be read, and why
+
+    @property
+    def arch(self) -> str | None:
+        return specs.cuda_arch(self.compute_capability)
+
+    def theoretical_bandwidth_bytes_s(self) -> float | None:
+        """Memory clock x bus width x 2 (DDR), when the device reports both."""
+        if self.mem_clock_mhz and self.mem_bus_width_bits:
+            return specs.theoretical_bandwidth_bytes_s(self.mem_clock_mhz, self.mem_bus_width_bits)
+        return None
+
+    def peak_at_clock_tflops(self, dtype: str, clock_mhz: float | None = None) -> float | None:
+        """Architectural peak at `clock_mhz` (default: the max SM clock the driver reports)."""
+        clock = clock_mhz or self.max_sm_clock_mhz
+        return specs.peak_at_clock_tflops(self.arch, dtype, self.sm_count or 0, clock or 0)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["arch"] = self.arch
+        d["theoretical_bandwidth_bytes_s"] = self.theoretical_bandwidth_bytes_s()
+        return d
+
+
+def resolve_device(device: str | None) -> str:
+    """'cuda' when a GPU is usable and nothing was asked; validates explicit choices."""
+    import torch
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    kind = device.split(":")[0]
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise AccelkernError("--device cuda: no usable CUDA device (torch.cuda.is_available() is False); "
+                                 "use --device cpu")
+        return device
+    if kind == "cpu":
+        return "cpu"
+    raise AccelkernError(f"--device '{device}': allowed are cuda, cuda:N, cpu")
+
+
+def get_device_info(device: str | None = None) -> DeviceInfo:
+    device = resolve_device(device)
+    return _cuda_info(device) if device.startswith("cuda") else _cpu_info()
+
+
+def _cuda_info(device: str) -> DeviceInfo:
+    import torch
+    idx = torch.device(device).index
+    idx = torch.cuda.current_device() if idx is None else idx
+    p = torch.cuda.get_device_properties(idx)
+    info = DeviceInfo(kind="cuda", index=idx, name=p.name, torch_device=f"cuda:{idx}",
+                      compute_capability=(p.major, p.minor), sm_count=p.multi_processor_count,
+                      memory_bytes=p.total_memory, l2_bytes=getattr(p, "L2_cache_size", None),
+                      cuda_runtime=torch.version.cuda)
+    C = _ext.load()
+    if C is None:
+        info.notes.append(f"clocks, bus width and occupancy limits unknown: {_ext.error()}")
+    else:
+        a = dict(C.device_attributes(idx))
+        a["compute_capability"] = tuple(a["compute_capability"])
+        info.attrs = a
+        for k in ("max_sm_clock_mhz", "mem_clock_mhz", "mem_bus_width_bits", "l2_bytes", "smem_per_sm_bytes",
+                  "smem_per_block_optin_bytes", "regs_per_sm", "max_threads_per_sm", "max_blocks_per_sm"):
+            setattr(info, k, a[k])
+        v = a["cuda_driver_version"]
+        info.driver = f"CUDA {v // 1000}.{(v % 1000) // 10}"
+    from accelkern import monitor
+    snap = monitor.snapshot(idx)
+    if snap.get("driver"):
+        info.driver = snap["driver"] + (f" ({info.driver})" if info.driver else "")
+    if not info.max_sm_clock_mhz and snap.get("sm_clock_max_mhz"):
+        info.max_sm_clock_mhz = snap["sm_clock_max_mhz"]
+    if monitor.nvml_error():
+        info.notes.append(monitor.nvml_error())
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def _physical_cores() -> int | None:
+    try:
+        pairs = set()
+        with open("/proc/cpuinfo") as f:
+            phys = core = None
+            for line in f:
+                if line.startswith("physical id"):
+                    phys = line.split(":")[1].strip()
+                elif line.startswith("core id"):
+                    core = line.split(":")[1].strip()
+                elif not line.strip():
+                    if core is not None:
+                        pairs.add((phys, core))
+                    phys = core = None
+        return len(pairs) or os.cpu_count()
+    except OSError:
+        return os.cpu_count()
+
+
+def _llc_bytes() -> int | None:
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    best = None
+    try:
+        for entry in sorted(os.listdir(base)):
+            try:
+                with open(os.path.join(base, entry, "size")) as f:
+                    text = f.read().strip()
+            except OSError:
+                continue
+            mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+            size = int(text.rstrip("KMG")) * mult
+            best = size if best is None else max(best, size)
+    except (OSError, ValueError):
+        return None
+    return best
+
+
+def _host_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cpu_info() -> DeviceInfo:
+    import torch
+    try:
+        cap = torch.backends.cpu.get_cpu_capability()
+    except Exception:
+        cap = None
+    return DeviceInfo(kind="cpu", index=0, name=_cpu_model(), torch_device="cpu", sm_count=_physical_cores(),
+                      l2_bytes=_llc_bytes(), memory_bytes=_host_memory(), threads=torch.get_num_threads(),
+                      cpu_capability=cap)

@@ -1,0 +1,71 @@
+"""Turns a Measurement plus the work it did into a Row's figures: throughput from the median (and the
+fastest) sample, % of the datasheet, the architectural peak at the observed SM clock, FLOP/clk/SM,
+and the clocks, power and throttle reasons seen. The one place these numbers are computed.
+"""
+from __future__ import annotations
+
+from accelkern import specs
+from accelkern.device import DeviceInfo
+from accelkern.results import Row
+from accelkern.timing import Measurement
+
+
+def _pct(v, ref):
+    return None if v is None or not ref else 100.0 * v / ref
+
+
+def apply_measurement(row: Row, meas: Measurement) -> Row:
+    s = meas.stats
+    for k, v in s.summary().items():
+        setattr(row, k, v)
+    row.timer = meas.mode.get("timer")
+    if meas.telemetry is not None:
+        for k, v in meas.telemetry.row_fields().items():
+            setattr(row, k, v)
+        if not meas.telemetry.nvml:
+            row.throttle = None
+    return row
+
+
+def compute_row(row: Row, meas: Measurement, device: DeviceInfo, spec: specs.Spec | None, spec_dtype: str) -> Row:
+    """Row for `row.flops` FLOPs done per call: TFLOPS, % of spec[spec_dtype], % of the clock peak."""
+    apply_measurement(row, meas)
+    s = meas.stats
+    row.metric = "TFLOPS" if spec_dtype != "int8" else "TOPS"
+    row.value = row.flops / s.median_s / 1e12
+    row.value_best = row.flops / s.min_s / 1e12
+    if spec is not None:
+        row.spec_value = spec.peak(spec_dtype)
+        row.pct_of_spec = _pct(row.value, row.spec_value)
+        if row.spec_value is None:
+            row.note = _join(row.note, spec.why_no_peak(spec_dtype))
+    clock = row.sm_clock_mean_mhz
+    if device.kind == "cuda" and clock:
+        row.clock_peak = device.peak_at_clock_tflops(spec_dtype, clock)
+        row.pct_of_clock_peak = _pct(row.value, row.clock_peak)
+        row.flop_per_clk_per_sm = specs.flop_per_clk_per_sm(row.value, device.sm_count, clock)
+    return row
+
+
+def memory_row(row: Row, meas: Measurement, device: DeviceInfo, spec: specs.Spec | None) -> Row:
+    """Row for `row.bytes_read` + `row.bytes_written` per call: TB/s counting both (STREAM style), the
+    one-direction rate (nvbandwidth style: the larger of read and written), % of spec and of clock x bus."""
+    apply_measurement(row, meas)
+    s = meas.stats
+    moved = (row.bytes_read or 0) + (row.bytes_written or 0)
+    row.metric = "TB/s"
+    row.value = moved / s.median_s / 1e12
+    row.value_best = moved / s.min_s / 1e12
+    row.one_direction = max(row.bytes_read or 0, row.bytes_written or 0) / s.median_s / 1e12
+    if spec is not None and device.kind == "cuda":
+        row.spec_value = spec.memory_bw_bytes_s / 1e12
+        row.pct_of_spec = _pct(row.value, row.spec_value)
+    theo = device.theoretical_bandwidth_bytes_s()
+    if theo:
+        row.theoretical_value = theo / 1e12
+        row.pct_of_theoretical = _pct(row.value, row.theoretical_value)
+    return row
+
+
+def _join(a, b):
+    return b if not a else f"{a}; {b}"

@@ -1,0 +1,112 @@
+"""Tables (terminal and markdown) for result rows; later: plots and run comparison."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from accelkern.results import Row, RunHeader
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    get: Callable[[Row], object]
+    fmt: str = "{}"
+
+
+def _num(v, fmt):
+    if v is None or v == "":
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    try:
+        return fmt.format(v)
+    except (ValueError, TypeError):
+        return str(v)
+
+
+def _what(r: Row) -> str:
+    return r.dtype or r.kernel or r.name
+
+
+def _measured(r: Row):
+    return None if r.value is None else f"{r.value:.4g} {r.metric or ''}".strip()
+
+
+def _clock(r: Row):
+    return None if r.sm_clock_mean_mhz is None else f"{r.sm_clock_mean_mhz:.0f}"
+
+
+def _status(r: Row):
+    if r.status != "ok":
+        return f"{r.status}: {r.note or ''}".strip()
+    if r.correct is False:
+        return "WRONG RESULT"
+    return r.note or ""
+
+
+# measured vs spec, the columns of `validate` and most capability tables
+SUMMARY_COLUMNS = (
+    Column("suite", lambda r: r.suite),
+    Column("what", _what),
+    Column("shape", lambda r: r.shape),
+    Column("backend", lambda r: r.backend or r.name),
+    Column("measured", _measured),
+    Column("spec", lambda r: r.spec_value, "{:.4g}"),
+    Column("% spec", lambda r: r.pct_of_spec, "{:.1f}"),
+    Column("% clk peak", lambda r: r.pct_of_clock_peak, "{:.1f}"),
+    Column("spread", lambda r: r.rel_stddev, "{:.1%}"),
+    Column("SM MHz", _clock),
+    Column("power W", lambda r: r.power_mean_w, "{:.0f}"),
+    Column("throttle", lambda r: r.throttle),
+    Column("ok", lambda r: r.correct),
+    Column("note", _status),
+)
+
+
+def _cells(rows, columns):
+    return [[_num(c.get(r), c.fmt) for c in columns] for r in rows]
+
+
+def _drop_empty(columns, cells):
+    keep = [i for i, c in enumerate(columns) if any(row[i] != "-" and row[i] != "" for row in cells)]
+    return [columns[i] for i in keep], [[row[i] for i in keep] for row in cells]
+
+
+def text_table(rows: list[Row], columns=SUMMARY_COLUMNS) -> str:
+    """Aligned plain-text table; columns empty in every row are left out."""
+    if not rows:
+        return "(no results)"
+    cols, cells = _drop_empty(list(columns), _cells(rows, columns))
+    widths = [max(len(c.title), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
+    out = [line([c.title for c in cols]), line(["-" * w for w in widths])]
+    out += [line(row) for row in cells]
+    return "\n".join(out)
+
+
+def markdown_table(rows: list[Row], columns=SUMMARY_COLUMNS) -> str:
+    if not rows:
+        return "(no results)"
+    cols, cells = _drop_empty(list(columns), _cells(rows, columns))
+    esc = lambda s: s.replace("|", "\\|")
+    out = ["| " + " | ".join(c.title for c in cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(esc(v) for v in row) + " |" for row in cells]
+    return "\n".join(out)
+
+
+def header_line(h: RunHeader) -> str:
+    parts = [h.device]
+    if h.sms:
+        parts.append(f"{h.sms} {'SMs' if h.device_kind == 'cuda' else 'cores'}")
+    for label, v in (("driver", h.driver), ("CUDA", h.cuda), ("torch", h.torch), ("cuBLASLt", h.cublaslt),
+                     ("accelkern", h.accelkern)):
+        if v:
+            parts.append(f"{label} {v}")
+    spec = f"spec: {h.spec} ({h.spec_source})" if h.spec else f"spec: none - {h.spec_source}"
+    return " | ".join(parts) + f"\n{spec}"
+
+
+def markdown_report(h: RunHeader, rows: list[Row], columns=None) -> str:
+    return (f"# accelkern {h.command}\n\n{header_line(h)}\n\n{h.time_utc}\n\n"
+            f"{markdown_table(rows, columns or SUMMARY_COLUMNS)}\n")
