@@ -248,6 +248,26 @@ def validate(device, spec_name, as_json, as_csv, out, budget, suites):
     s.finish(footer=footer)
 
 
+# ---- capability commands: each capability's command block goes under its marker ----------------
+
+# -- hbm (accelkern/memory.py)
+
+
+# -- gemm (accelkern/gemm.py)
+
+
+# -- peak (accelkern/peak.py)
+
+
+# -- waves (accelkern/waves.py)
+
+
+# -- mamf (accelkern/mamf.py)
+
+
+# -- compare (accelkern/report.py)
+
+
 def main():
     cli(prog_name="accelkern")
 

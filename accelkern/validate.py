@@ -18,7 +18,13 @@ from accelkern.results import Row
 from accelkern.specs import Spec
 
 # modules whose import registers suites (later capabilities append theirs)
-SUITE_MODULES = ("accelkern.validate",)
+SUITE_MODULES = (
+    "accelkern.validate",
+    # "accelkern.memory",
+    # "accelkern.gemm",
+    # "accelkern.peak",
+    # "accelkern.mamf",
+)
 
 
 @dataclass

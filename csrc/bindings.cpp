@@ -71,6 +71,16 @@ py::dict build_info() {
   return r;
 }
 
+// ---- memory (csrc/memory): issue hbm -------------------------------------------------------
+
+// ---- blas (csrc/blas): cuBLASLt / cuBLAS GEMM and the algorithm explorer -------------------------
+
+// ---- peak (csrc/peak): compute-only microkernels -----------------------------------------------
+
+// ---- waves (csrc/waves): synthetic staircase kernel --------------------------------------------
+
+// ---- gemm (csrc/gemm): own GEMM kernels --------------------------------------------------------
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -88,4 +98,14 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // blas
   m.def("cublaslt_version", &cublaslt_version, "cublasLtGetVersion(), e.g. 130101.");
   m.def("cublas_version", &cublas_version, "cuBLAS version as MAJOR*10000 + MINOR*100 + PATCH.");
+
+  // memory
+
+  // blas gemm
+
+  // peak
+
+  // waves
+
+  // gemm (own kernels)
 }

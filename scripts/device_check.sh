@@ -50,6 +50,21 @@ section_validate() {
   run validate 240 $AK validate --budget 90 --out "$OUT"
 }
 
+# ---- section_hbm
+
+
+# ---- section_gemm
+
+
+# ---- section_peak
+
+
+# ---- section_waves
+
+
+# ---- section_mamf
+
+
 # capability sections are added by their issues; a missing one says so instead of failing silently
 for s in "${SECTIONS[@]}"; do
   if declare -F "section_$s" >/dev/null; then
