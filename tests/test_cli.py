@@ -1,0 +1,104 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from accelkern.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def all_commands():
+    out = [()]
+    for name, cmd in cli.commands.items():
+        out.append((name,))
+        for sub in getattr(cmd, "commands", {}):
+            out.append((name, sub))
+    return out
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p) or "accelkern")
+def test_help_of_every_command(path):
+    r = run(*path, "--help")
+    assert r.exit_code == 0
+    assert "Usage:" in r.output and len(r.output.splitlines()) > 3
+
+
+def test_bad_option_is_one_clear_line():
+    r = CliRunner().invoke(cli, ["info", "--bogus"])
+    assert r.exit_code == 2 and "No such option" in r.output and "--bogus" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_bad_device_is_one_line_error():
+    r = CliRunner().invoke(cli, ["validate", "--device", "tpu"])
+    assert r.exit_code == 1
+    assert "Error: --device 'tpu': allowed are cuda, cuda:N, cpu" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_unknown_spec_lists_known_ones():
+    r = CliRunner().invoke(cli, ["info", "--device", "cpu", "--spec", "rtx9999"])
+    assert r.exit_code == 1 and "unknown spec 'rtx9999'" in r.output and "h200-sxm" in r.output
+
+
+def test_info_json_cpu():
+    r = run("info", "--device", "cpu", "--json")
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    assert doc["device"]["kind"] == "cpu" and doc["device"]["sm_count"] >= 1
+    assert "built" in doc["extension"]
+    assert set(doc["peaks"]) >= {"bf16", "fp8", "fp32"}
+
+
+def test_info_with_spec_override_shows_datasheet_peaks():
+    r = run("info", "--device", "cpu", "--spec", "h200-sxm", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["peaks"]["bf16"]["spec_tflops"] == 989.5
+    assert doc["memory"]["spec_bytes_s"] == 4.8e12
+
+
+def test_list_specs():
+    r = run("info", "--list-specs")
+    assert r.exit_code == 0 and "h200-sxm" in r.output and "mi300x" in r.output and "gaudi2" in r.output
+
+
+def test_validate_cpu_end_to_end(tmp_path):
+    out = tmp_path / "v"
+    r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--budget", "6", "--out", str(out), "--json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    rows = doc["rows"]
+    gemm = [x for x in rows if x["suite"] == "gemm-torch" and x["status"] == "ok"]
+    assert {x["dtype"] for x in gemm} >= {"fp32", "bf16"}
+    for x in gemm:
+        assert x["value"] > 0 and x["metric"] in ("TFLOPS", "TOPS") and x["correct"] is True
+        assert x["flops"] == 2 * eval(x["shape"].replace("x", "*"))
+        assert x["samples"] >= 1 and x["median_ms"] > 0
+    skipped = [x for x in rows if x["status"] == "skipped"]
+    assert any(x["dtype"] == "tf32" and "tensor-core" in x["note"] for x in skipped)
+    copy = [x for x in rows if x["suite"] == "memory-torch"]
+    assert copy and copy[0]["value"] > 0 and copy[0]["correct"] is True
+    assert copy[0]["one_direction"] == pytest.approx(copy[0]["value"] / 2)
+    assert (out / "validate.jsonl").exists() and (out / "validate.csv").exists() and (out / "validate.md").exists()
+
+
+def test_validate_cpu_table_lists_what_was_skipped():
+    r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--budget", "5", "--suite", "memory-torch"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0
+    assert "memory-torch" in r.output and "TB/s" in r.output
+    assert "skipped: CUDA kernels" in r.output
+
+
+def test_validate_unknown_suite():
+    r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--suite", "nope"])
+    assert r.exit_code == 1 and "unknown suite(s) nope" in r.output
+
+
+def test_json_and_csv_are_exclusive():
+    r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--json", "--csv"])
+    assert r.exit_code == 1 and "exclusive" in r.output
