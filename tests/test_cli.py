@@ -102,3 +102,21 @@ def test_validate_unknown_suite():
 def test_json_and_csv_are_exclusive():
     r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--json", "--csv"])
     assert r.exit_code == 1 and "exclusive" in r.output
+
+
+def test_compare_two_runs(tmp_path):
+    from accelkern.results import ResultWriter, Row, RunHeader
+    for name, val in (("a", 1.0), ("b", 1.5)):
+        with ResultWriter(str(tmp_path / name), RunHeader(command="gemm", device=name, device_kind="cpu")) as w:
+            w.write(Row(suite="gemm", name="torch.mm", dtype="bf16", shape="8x8x8", backend="torch", value=val,
+                        metric="TFLOPS"))
+            w.write(Row(suite="gemm", name="torch.mm", dtype=f"only-{name}", shape="8x8x8", value=2.0))
+    r = run("compare", str(tmp_path / "a"), str(tmp_path / "b" / "results.jsonl"), "--json")
+    pairs = json.loads(r.stdout)["pairs"]
+    both = [p for p in pairs if p["a"] is not None and p["b"] is not None]
+    assert len(both) == 1 and both[0]["ratio"] == pytest.approx(1.5)
+    assert len(pairs) == 3
+    text = run("compare", str(tmp_path / "a"), str(tmp_path / "b")).stdout
+    assert "1.500" in text
+    bad = CliRunner().invoke(cli, ["compare", str(tmp_path), str(tmp_path / "b")])
+    assert bad.exit_code == 1 and "expected one .jsonl" in bad.output
