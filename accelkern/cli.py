@@ -76,7 +76,10 @@ class Session:
             progress(f"  done: {row.suite} {what} {row.shape or ''} -> {val}")
         return row
 
-    def finish(self, columns=report.SUMMARY_COLUMNS, footer: list[str] | None = None, interrupted: bool = False):
+    def finish(self, columns=report.SUMMARY_COLUMNS, footer: list[str] | None = None, interrupted: bool = False,
+               shown: list | None = None):
+        """Closes the files (every row) and prints the table of `shown` rows (default: every row),
+        or all rows as JSON/CSV; interrupted -> exit 130 after saying how many rows were kept."""
         self.writer.close(columns)
         rows = self.writer.rows
         if self.as_json:
@@ -85,7 +88,7 @@ class Session:
             click.echo(to_csv(rows, self.header), nl=False)
         else:
             click.echo(report.header_line(self.header))
-            click.echo(report.text_table(rows, columns))
+            click.echo(report.text_table(rows if shown is None else shown, columns))
             for line in footer or []:
                 click.echo(line)
         if self.writer.out_dir:
