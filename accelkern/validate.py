@@ -23,7 +23,7 @@ SUITE_MODULES = (
     # "accelkern.memory",
     # "accelkern.gemm",
     # "accelkern.peak",
-    # "accelkern.mamf",
+    "accelkern.mamf",
 )
 
 
