@@ -413,20 +413,27 @@ def search_space(device, dtype: str, backend: str, max_dim: int | None = None, k
     esz = torch_backend.element_size(dtype)
     free = torch_backend.free_bytes(device.torch_device) or (8 << 30)
     budget_bytes = int(free * 0.6)
-    if device.kind == "cpu":
-        max_dim = max_dim or 4096
-        ks = tuple(ks or (1024, 2048, 4096))
-        space = SearchSpace(sms=1, ctas_per_sm=1, tiles=((256, 256),), max_dim=max_dim,
-                            ks=tuple(k for k in ks if k <= max_dim), max_operand_bytes=budget_bytes,
-                            elem_bytes=esz, out_bytes=4)
-        return space, "CPU: no tiles or waves; multiples of 256 up to the size bound"
-    max_dim = max_dim or 20480
-    ks = tuple(ks or (4096, 8192, 16384))
+    cpu = device.kind == "cpu"
+    max_dim = max_dim or (4096 if cpu else 20480)
+    ks = _ks_within(ks or ((1024, 2048, 4096) if cpu else (4096, 8192, 16384)), max_dim, given=ks is not None)
+    out_bytes = 4 if dtype in ("fp32", "tf32", "int8") or cpu else 2
+    if cpu:
+        space = SearchSpace(sms=1, ctas_per_sm=1, tiles=((128, 128),), max_dim=max_dim, ks=ks,
+                            max_operand_bytes=budget_bytes, elem_bytes=esz, out_bytes=out_bytes)
+        return space, "CPU: no tiles or waves; multiples of 128 up to the size bound"
     tiles, ctas, how = _library_tiles(device, dtype)
-    space = SearchSpace(sms=device.sm_count, ctas_per_sm=ctas, tiles=tiles, max_dim=max_dim,
-                        ks=tuple(k for k in ks if k <= max_dim), max_operand_bytes=budget_bytes, elem_bytes=esz,
-                        out_bytes=4 if dtype in ("fp32", "tf32", "int8") else 2)
+    space = SearchSpace(sms=device.sm_count, ctas_per_sm=ctas, tiles=tiles, max_dim=max_dim, ks=ks,
+                        max_operand_bytes=budget_bytes, elem_bytes=esz, out_bytes=out_bytes)
     return space, how
+
+
+def _ks_within(ks, max_dim: int, given: bool) -> tuple:
+    kept = tuple(k for k in ks if k <= max_dim)
+    if kept:
+        return kept
+    if given:
+        raise AccelkernError(f"--k: every K is above the largest size {max_dim} (--max-dim)")
+    return (max(16, max_dim // 128 * 128),)
 
 
 def _library_tiles(device, dtype: str) -> tuple[tuple, int, str]:
