@@ -78,7 +78,7 @@ class Shape:
 @dataclass(frozen=True)
 class SearchSpace:
     """What the guided search knows about the device: SMs, resident CTAs per SM of the library's GEMM
-    kernels, the CTA tiles (Tm, Tn) it uses, size limits and the K values to try."""
+    kernels, the CTA tiles it uses as (Tm, Tn, cluster_m, cluster_n), size limits and the K values to try."""
     sms: int
     ctas_per_sm: int
     tiles: tuple
@@ -100,7 +100,7 @@ class SearchSpace:
 
 def wave_stats(s: Shape, tile: tuple, resident: int) -> dict:
     """Tiles, waves and efficiencies of a shape for one CTA tile (the waves model's arithmetic)."""
-    tm, tn = tile
+    tm, tn = tile[0], tile[1]
     tiles = math.ceil(s.m / tm) * math.ceil(s.n / tn)
     waves = tiles / resident
     full = math.ceil(waves)
@@ -117,16 +117,19 @@ def _factor_pairs(t: int) -> Iterator[tuple[int, int]]:
 
 
 def guided_candidates(space: SearchSpace, k: int | None = None, limit: int = 24) -> list[tuple[Shape, str]]:
-    """Tile-aligned (M, N) whose tile count fills whole waves, near-square (aspect <= max_aspect), within
-    limits, at one K; largest work first, at most `limit`, no duplicates."""
+    """Tile-aligned (M, N) whose tile count fills whole waves and whose tile grid divides into the cluster
+    shape, near-square (aspect <= max_aspect), within limits, at one K; largest work first, at most
+    `limit`, no duplicates."""
     k = k or space.ks[len(space.ks) // 2]
     seen: dict[Shape, str] = {}
-    for tm, tn in space.tiles:
+    for tm, tn, cm, cn in space.tiles:
         max_tiles = (space.max_dim // tm) * (space.max_dim // tn)
         for w in range(1, max_tiles // space.resident + 1):
             t = w * space.resident
             best = None
             for a, b in _factor_pairs(t):
+                if a % cm or b % cn:
+                    continue
                 m, n = a * tm, b * tn
                 if m > space.max_dim or n > space.max_dim:
                     continue
@@ -139,7 +142,8 @@ def guided_candidates(space: SearchSpace, k: int | None = None, limit: int = 24)
                 continue
             s = Shape(best[1], best[2], k)
             if space.fits(s) and s not in seen:
-                seen[s] = (f"{w} whole wave(s) of {t} tiles {tm}x{tn}" if space.sms > 1
+                seen[s] = (f"{w} whole wave(s) of {t} tiles {tm}x{tn}"
+                           + (f" in {cm}x{cn} clusters" if cm * cn > 1 else "") if space.sms > 1
                            else f"{tm}x{tn}-aligned, {t} blocks")
     ranked = sorted(seen.items(), key=lambda kv: -kv[0].m * kv[0].n)
     return _spread(ranked, limit)
@@ -159,7 +163,7 @@ def _spread(ranked: list, limit: int) -> list:
 def neighbours(s: Shape, space: SearchSpace) -> list[tuple[Shape, str]]:
     """Refinement moves around a shape: one tile more/less in M or N (for each tile), M<->N, K x2 and /2."""
     out: list[tuple[Shape, str]] = []
-    for tm, tn in space.tiles:
+    for tm, tn, _cm, _cn in space.tiles:
         for dm, dn, why in ((tm, 0, f"M+{tm}"), (-tm, 0, f"M-{tm}"), (0, tn, f"N+{tn}"), (0, -tn, f"N-{tn}")):
             out.append((Shape(s.m + dm, s.n + dn, s.k), why))
     out.append((Shape(s.n, s.m, s.k), "swap M,N"))
@@ -405,7 +409,7 @@ def summarize(ms: list[Measured]) -> tuple[float, float]:
 
 # ---- device facts -------------------------------------------------------------------------------
 
-DEFAULT_TILES = ((128, 128), (128, 256), (256, 128))
+DEFAULT_TILES = ((128, 128, 1, 1), (128, 256, 1, 1), (256, 128, 1, 1))
 
 
 def search_space(device, dtype: str, backend: str, max_dim: int | None = None, ks=None) -> tuple[SearchSpace, str]:
@@ -418,7 +422,7 @@ def search_space(device, dtype: str, backend: str, max_dim: int | None = None, k
     ks = _ks_within(ks or ((1024, 2048, 4096) if cpu else (4096, 8192, 16384)), max_dim, given=ks is not None)
     out_bytes = 4 if dtype in ("fp32", "tf32", "int8") or cpu else 2
     if cpu:
-        space = SearchSpace(sms=1, ctas_per_sm=1, tiles=((128, 128),), max_dim=max_dim, ks=ks,
+        space = SearchSpace(sms=1, ctas_per_sm=1, tiles=((128, 128, 1, 1),), max_dim=max_dim, ks=ks,
                             max_operand_bytes=budget_bytes, elem_bytes=esz, out_bytes=out_bytes)
         return space, "CPU: no tiles or waves; multiples of 128 up to the size bound"
     tiles, ctas, how = _library_tiles(device, dtype)
@@ -437,8 +441,8 @@ def _ks_within(ks, max_dim: int, given: bool) -> tuple:
 
 
 def _library_tiles(device, dtype: str) -> tuple[tuple, int, str]:
-    """CTA tiles and CTAs/SM cuBLASLt uses for large problems of this dtype on this device, read from its
-    heuristic (wavesCount = tiles / (SMs x CTAs per SM) gives the CTAs per SM)."""
+    """CTA tiles with their cluster shapes, and CTAs/SM, that cuBLASLt uses for large problems of this dtype
+    on this device, read from its heuristic (wavesCount = tiles / (SMs x CTAs per SM) gives the CTAs/SM)."""
     try:
         from accelkern import gemm
         found: dict[tuple, int] = {}
@@ -447,11 +451,14 @@ def _library_tiles(device, dtype: str) -> tuple[tuple, int, str]:
                 if a.tile_m and a.tile_n:
                     tiles = math.ceil(m / a.tile_m) * math.ceil(n / a.tile_n) * max(1, a.splitk)
                     ctas = max(1, round(tiles / (a.waves_count * device.sm_count))) if a.waves_count else 1
-                    found.setdefault((a.tile_m, a.tile_n), ctas)
+                    key = (a.tile_m, a.tile_n, a.cluster_m or 1, a.cluster_n or 1)
+                    found.setdefault(key, ctas)
         if found:
             ctas = min(found.values())
-            return tuple(found), ctas, (f"tiles {', '.join(f'{a}x{b}' for a, b in found)} from the cuBLASLt "
-                                        f"heuristic, {ctas} CTA(s)/SM from its wavesCount")
+            names = ", ".join(f"{t[0]}x{t[1]}" + (f" (cluster {t[2]}x{t[3]})" if t[2] * t[3] > 1 else "")
+                              for t in found)
+            return tuple(found), ctas, (f"tiles {names} from the cuBLASLt heuristic, {ctas} CTA(s)/SM from "
+                                        f"its wavesCount")
     except Exception as exc:  # no extension, no cuBLASLt path: fall back, and say so
         return DEFAULT_TILES, 1, f"default tiles 128x128/128x256/256x128 (cuBLASLt tiles unavailable: {exc})"
     return DEFAULT_TILES, 1, "default tiles 128x128/128x256/256x128 (cuBLASLt reported none)"
@@ -572,6 +579,8 @@ def winner_row(res: SearchResult) -> Row:
                        "repeats": len(res.winner_rows)})
     if res.other_mode:
         row.config["other_mode"] = res.other_mode
+    if res.warmup:
+        row.config["warmup"] = res.warmup
     row.note = headline(res)
     return row
 

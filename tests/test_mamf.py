@@ -13,7 +13,7 @@ from accelkern.cli import cli
 from accelkern.errors import AccelkernError
 from accelkern.results import Row
 
-H200_LIKE = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256), (256, 128)), max_dim=20480,
+H200_LIKE = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256, 1, 1), (256, 128, 1, 1)), max_dim=20480,
                              ks=(4096, 8192, 16384), max_operand_bytes=100 << 30, elem_bytes=2)
 
 
@@ -44,7 +44,7 @@ def test_guided_candidates_are_tile_aligned_whole_waves_within_limits_unique():
 
 
 def test_guided_candidates_respect_memory_and_limit():
-    small = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256),), max_dim=20480, ks=(8192,),
+    small = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256, 1, 1),), max_dim=20480, ks=(8192,),
                              max_operand_bytes=1 << 30, elem_bytes=2)
     cands = mamf.guided_candidates(small, limit=10)
     assert 0 < len(cands) <= 10
@@ -52,6 +52,14 @@ def test_guided_candidates_respect_memory_and_limit():
     # the limit keeps the largest half and samples the rest, so mid-size shapes are measured too
     full = mamf.guided_candidates(small, limit=1000)
     assert cands[0][0] == full[0][0] and cands[-1][0] in [s for s, _ in full[len(full) // 2:]]
+
+
+def test_cluster_shape_divides_the_tile_grid():
+    clustered = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256, 2, 1),), max_dim=20480, ks=(8192,),
+                                 max_operand_bytes=100 << 30, elem_bytes=2)
+    cands = mamf.guided_candidates(clustered, limit=500)
+    assert cands and all((s.m // 128) % 2 == 0 for s, _ in cands)
+    assert all("2x1 clusters" in why for _, why in cands)
 
 
 def test_hand_computed_wave_stats():
