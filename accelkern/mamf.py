@@ -93,9 +93,12 @@ class SearchSpace:
     def resident(self) -> int:
         return self.sms * self.ctas_per_sm
 
+    def operand_bytes(self, s: Shape) -> int:
+        """Two rotating input sets and the output."""
+        return (s.m * s.k + s.k * s.n) * self.elem_bytes * 2 + s.m * s.n * self.out_bytes
+
     def fits(self, s: Shape) -> bool:
-        need = (s.m * s.k + s.k * s.n) * self.elem_bytes * 2 + s.m * s.n * self.out_bytes
-        return max(s.m, s.n, s.k) <= self.max_dim and need <= self.max_operand_bytes
+        return max(s.m, s.n, s.k) <= self.max_dim and self.operand_bytes(s) <= self.max_operand_bytes
 
 
 def wave_stats(s: Shape, tile: tuple, resident: int) -> dict:
@@ -507,6 +510,12 @@ def run(device, spec, dtype: str, emit: Callable[[Row], Row], *, search: str = "
         mode = "sustained"   # no L2 flush on a CPU: inputs rotate over sets larger than the last-level cache
     runner = Runner(device, spec, dtype, backend, mode, emit, algos=algos)
     space, how = search_space(device, dtype, backend, max_dim, ks if search == "guided" else None)
+    if search == "grid":
+        smallest = Shape(min(ms), min(ns), min(ks))
+        need = space.operand_bytes(smallest)
+        if need > space.max_operand_bytes:
+            raise AccelkernError(f"even the smallest grid shape {smallest} needs {need / 2**30:.2f} GiB for rotating "
+                                 f"operands and output; {space.max_operand_bytes / 2**30:.2f} GiB may be used on this device")
     if search == "guided" and not guided_candidates(space, limit=1):
         raise AccelkernError(f"no candidate shape fits: max size {space.max_dim} and "
                              f"{space.max_operand_bytes / 2**30:.1f} GiB for operands")

@@ -208,3 +208,9 @@ def test_sigint_keeps_a_valid_file_and_prints_the_summary(tmp_path):
     recs = [json.loads(x) for x in path.read_text().splitlines()]
     assert recs[0]["type"] == "header" and len(recs) >= 4
     assert (tmp_path / "mamf.csv").exists()
+
+
+def test_grid_that_cannot_fit_is_one_line():
+    r = CliRunner().invoke(cli, ["mamf", "--device", "cpu", "--search", "grid", "--m", "1000000", "--n", "1000000",
+                                 "--k", "1000000", "--warmup", "0"])
+    assert r.exit_code == 1 and "needs" in r.output and "GiB" in r.output and "Traceback" not in r.output
