@@ -2,7 +2,7 @@
 # One command for a GPU machine: build, GPU tests, short benchmarks -> $OUT (JSON + logs), short table last.
 #   scripts/device_check.sh                 every section (under 10 minutes on an H200)
 #   scripts/device_check.sh build tests     only these sections, in this order
-# Sections: build tests info validate hbm gemm peak waves mamf   (each alone runs in under 4 minutes)
+# Sections: build tests info validate hbm gemm peak waves mamf mamf_grid   (each alone runs in under 4 minutes)
 # Runs with the machine's python3 (torch, click, numpy, pybind11, ninja, pytest preinstalled; no network).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 PY=python3
 AK="$PY -m accelkern.cli"
-ALL=(build tests info validate hbm gemm peak waves mamf)
+ALL=(build tests info validate hbm gemm peak waves mamf mamf_grid)
 SECTIONS=("$@")
 [ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=("${ALL[@]}")
 
@@ -63,6 +63,21 @@ section_validate() {
 
 
 # ---- section_mamf
+section_mamf() {
+  # guided bf16 vs the 192-shape grid in the same run, then guided fp8 (cold-cache; winners also sustained)
+  run mamf_bf16 200 $PY bench/mamf_guided_vs_grid.py --dtype bf16 --guided-budget 20 --warmup 5 --out "$OUT/mamf"
+  run mamf_fp8 60 $AK mamf --dtype fp8 --budget 15 --warmup 3 --json --out "$OUT/mamf_fp8"
+  grep -h '"name": "MAMF"' "$OUT"/mamf/*/mamf.jsonl "$OUT"/mamf_fp8/mamf.jsonl 2>/dev/null \
+    | $PY -c 'import sys, json
+for l in sys.stdin:
+    r = json.loads(l); print("mamf      ", r["dtype"], round(r["value"], 1), r["shape"], r["config"].get("search"))' >>"$SUMMARY"
+}
+
+section_mamf_grid() {
+  # the grid over m = 256..20224 step 256, n = k = 4096 (78 shapes) must finish in under 60 s of measuring
+  run mamf_grid 150 $AK mamf --dtype bf16 --search grid --m 256:20480:256 --n 4096 --k 4096 --warmup 3 \
+    --top 1 --repeats 1 --out "$OUT/mamf_grid"
+}
 
 
 # capability sections are added by their issues; a missing one says so instead of failing silently
