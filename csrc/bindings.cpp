@@ -111,6 +111,29 @@ py::dict algo_config_dict(const LtAlgoRaw& raw) {
   return r;
 }
 
+LtAlgoRaw algo_with_config(const py::sequence& raw, const py::dict& change) {
+  LtAlgoConfig c;
+  auto take = [&](const char* key, int64_t& field) {
+    if (change.contains(key)) field = change[py::str(key)].cast<int64_t>();
+  };
+  for (const auto& item : change) {
+    const std::string key = item.first.cast<std::string>();
+    TORCH_CHECK(key == "tile_id" || key == "stages_id" || key == "splitk" || key == "reduction_id" ||
+                    key == "swizzle" || key == "custom_option" || key == "inner_shape_id" || key == "cluster_id",
+                "cannot set '", key, "'; settable: tile_id stages_id splitk reduction_id swizzle custom_option "
+                "inner_shape_id cluster_id");
+  }
+  take("tile_id", c.tile_id);
+  take("stages_id", c.stages_id);
+  take("splitk", c.splitk);
+  take("reduction_id", c.reduction);
+  take("swizzle", c.swizzle);
+  take("custom_option", c.custom_option);
+  take("inner_shape_id", c.inner_shape_id);
+  take("cluster_id", c.cluster_id);
+  return set_algo_config(raw_from(raw), c);
+}
+
 py::dict algo_result_dict(const LtAlgoResult& res) {
   py::dict r = algo_config_dict(res.raw);
   r["workspace_bytes"] = res.workspace_bytes;
@@ -275,6 +298,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lt_algo_config", [](const py::sequence& raw) { return algo_config_dict(raw_from(raw)); }, py::arg("raw"),
         "Configuration ids (algo, tile, stages, split-K, reduction, swizzle, custom option, cluster) of a raw "
         "cublasLtMatmulAlgo_t (8 uint64).");
+  m.def("lt_algo_with_config",
+        [](const py::sequence& raw, const py::dict& change) { return raw_to(algo_with_config(raw, change)); },
+        py::arg("raw"), py::arg("change"),
+        "A raw algorithm with configuration ids changed (cublasLtMatmulAlgoConfigSetAttribute); run it only after "
+        "LtMatmulPlan.check says it fits the problem.");
   py::class_<LtPlanPy>(m, "LtMatmulPlan",
                        "cuBLASLt matmul of one problem: D[m,n] = op(A) op(B), column-major (see gemm_desc.h).")
       .def(py::init<const py::dict&, int>(), py::arg("desc"), py::arg("device"))

@@ -1,5 +1,6 @@
 #include "blas/lt_algos.h"
 #include "blas/lt_enum_tables.h"
+#include "common/check.h"
 
 namespace accelkern {
 
@@ -15,7 +16,27 @@ int64_t config_attr(const cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoConfigAt
   return static_cast<int64_t>(v);
 }
 
+template <typename T>
+void set_config_attr(cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoConfigAttributes_t attr, int64_t v) {
+  if (v < 0) return;
+  const T t = static_cast<T>(v);
+  AK_CUBLAS_CHECK(cublasLtMatmulAlgoConfigSetAttribute(&algo, attr, &t, sizeof(t)));
+}
+
 }  // namespace
+
+LtAlgoRaw set_algo_config(const LtAlgoRaw& raw, const LtAlgoConfig& c) {
+  cublasLtMatmulAlgo_t algo = from_raw(raw);
+  set_config_attr<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_TILE_ID, c.tile_id);
+  set_config_attr<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, c.stages_id);
+  set_config_attr<int32_t>(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, c.splitk);
+  set_config_attr<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, c.reduction);
+  set_config_attr<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, c.swizzle);
+  set_config_attr<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, c.custom_option);
+  set_config_attr<uint16_t>(algo, CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID, c.inner_shape_id);
+  set_config_attr<uint16_t>(algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, c.cluster_id);
+  return to_raw(algo);
+}
 
 LtAlgoConfig read_algo_config(const LtAlgoRaw& raw) {
   const cublasLtMatmulAlgo_t algo = from_raw(raw);

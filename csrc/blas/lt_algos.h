@@ -38,6 +38,10 @@ struct LtAlgoConfig {
 };
 
 LtAlgoConfig read_algo_config(const LtAlgoRaw& raw);
+// A copy of `raw` with the fields of `change` that are >= 0 set (algo_id and impl_flags are read-only),
+// e.g. another tile or split-K for an algorithm the heuristic returned. Throws if the library refuses a
+// value; whether the result can run a problem is for cublasLtMatmulAlgoCheck to say.
+LtAlgoRaw set_algo_config(const LtAlgoRaw& raw, const LtAlgoConfig& change);
 
 struct LtEnumRow { unsigned id; int v0, v1, v2; };
 std::vector<LtEnumRow> lt_tile_table();     // id, rows, cols
