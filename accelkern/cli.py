@@ -296,6 +296,7 @@ def gemm(device, spec_name, as_json, as_csv, out, dtypes, shapes, batch, backend
     SM clock, the algorithm's tile/stages/cluster, and the clocks, power and throttle reasons seen.
     """
     from accelkern import gemm as g
+    from accelkern.device import resolve_device
     from accelkern.timing import StopRule
     from accelkern.units import parse_size, split_list
     names = g.parse_dtypes(dtypes)
@@ -306,18 +307,20 @@ def gemm(device, spec_name, as_json, as_csv, out, dtypes, shapes, batch, backend
         raise AccelkernError("--algos and --algo-index are exclusive: --algos times each of the top K")
     if fp8_out and not any(g.gemm_dtype(n).fp8 for n in names):
         raise AccelkernError("--fp8-out applies to fp8 dtypes only; add e.g. --dtype fp8")
-    s = Session("gemm", device, spec_name, as_json, as_csv, out)
     reqs = [g.GemmRequest(n, m, nn, k, batch=batch, layout=layout, out=fp8_out if g.gemm_dtype(n).fp8 else None,
                           fast_accum=fp8_fast_accum, workspace_bytes=ws, check=check, algo_index=algo_index,
                           top_k=top_k)
             for (m, nn, k) in sizes for n in names]
-    blas = [b for b in bks if b != "torch"]
     bad = {}
-    if blas and s.info.kind == "cuda":
-        # dtypes asked by name must obey their layout rule; those from 'all' are skipped with it
+    dev = resolve_device(device)
+    if any(b != "torch" for b in bks) and dev.startswith("cuda"):
+        # before any output: dtypes asked by name must obey their layout rule; those from 'all' are skipped
+        import torch
+        cc = torch.cuda.get_device_capability(torch.device(dev))
         named = {g.gemm_dtype(d).name for d in split_list(dtypes) if d.lower() != "all"}
-        g.check_requests([r for r in reqs if r.dtype in named], s.info, strict=True)
-        bad = {id(r): why for r, why in g.check_requests(reqs, s.info, strict=False)}
+        g.check_requests([r for r in reqs if r.dtype in named], cc, strict=True)
+        bad = {id(r): why for r, why in g.check_requests(reqs, cc, strict=False)}
+    s = Session("gemm", dev, spec_name, as_json, as_csv, out)
     rule = StopRule(max_time_s=max_time)
     interrupted = False
     try:

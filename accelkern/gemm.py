@@ -431,8 +431,9 @@ class _Operands:
             x = torch.randint(-2, 3, shape, device=self.device, generator=gen).to(torch.float32)
         else:
             raise ValueError(f"values must be 'normal' or 'small_int', got {values}")
-        x = x.to(dtype)
-        return torch.where(x == 0, torch.ones_like(x), x)
+        # decided in float32 (fp8 types lack most ops): whatever rounds to zero in `dtype` becomes 1
+        x = torch.where(x.to(dtype).to(torch.float32) == 0, torch.ones_like(x), x)
+        return x.to(dtype)
 
     # math views: op(A) as [M, K], op(B) as [K, N], D as [M, N]
     def a_math(self, slot: int, i: int):
@@ -833,11 +834,10 @@ def gemm_rows(req: GemmRequest, backend: str, device_info, spec, rule=None,
         yield skipped_row(req, backend, str(exc))
 
 
-def check_requests(reqs: list[GemmRequest], device_info, strict: bool = True) -> list[tuple[GemmRequest, str]]:
-    """Layout/alignment rules before anything runs: a broken rule is an AccelkernError (strict) or returned
-    as (request, rule) to be reported as a skipped row."""
+def check_requests(reqs: list[GemmRequest], cc: tuple | None, strict: bool = True) -> list[tuple[GemmRequest, str]]:
+    """Layout/alignment rules (for a GPU of compute capability `cc`) before anything runs: a broken rule is
+    an AccelkernError (strict) or returned as (request, rule) to be reported as a skipped row."""
     bad = []
-    cc = device_info.compute_capability if device_info.kind == "cuda" else None
     for r in reqs:
         why = layout_rule_violation(r.dtype, r.m, r.n, r.k, r.layout, cc)
         if why:
@@ -940,7 +940,7 @@ def validate_rows(ctx) -> Iterator[Row]:
         best = max(ok_rows, key=lambda r: r.value)
         # the winner is checked for correctness before it is reported
         w = CublasLtGemm(dtype, req.m, req.n, req.k, dev.torch_device, algo=_algo_from_config(best),
-                         cache_bytes=dev.l2_bytes, slots=1)
+                         cache_bytes=dev.l2_bytes, slots=1, top_k=VALIDATE_TOP_K)
         try:
             best.correct, best.max_error, best.tolerance = w.check()
         except Unavailable as exc:

@@ -10,17 +10,11 @@ from click.testing import CliRunner
 
 from accelkern import _ext, checks, gemm as g
 from accelkern.cli import cli
-from accelkern.device import DeviceInfo
 from accelkern.errors import AccelkernError, Unavailable
 from accelkern.results import Row
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 needs_ext = pytest.mark.skipif(_ext.load() is None, reason=f"accelkern._C not built: {_ext.error()}")
-
-
-def _cuda_info(cc):
-    return DeviceInfo(kind="cuda", index=0, name="test GPU", torch_device="cuda:0", compute_capability=cc,
-                      sm_count=132, l2_bytes=50 << 20)
 
 
 # ---- parsing and rules -----------------------------------------------------------------------------
@@ -116,8 +110,8 @@ def test_layout_rules_state_the_rule():
 def test_check_requests_strict_and_lenient():
     reqs = [g.GemmRequest("fp8", 1000, 128, 4096), g.GemmRequest("bf16", 1000, 128, 4096)]
     with pytest.raises(AccelkernError, match="fp8 1000x128x4096: fp8 needs K and M to be multiples of 16"):
-        g.check_requests(reqs, _cuda_info((9, 0)))
-    bad = g.check_requests(reqs, _cuda_info((9, 0)), strict=False)
+        g.check_requests(reqs, (9, 0))
+    bad = g.check_requests(reqs, (9, 0), strict=False)
     assert [r.dtype for r, _ in bad] == ["fp8"]
 
 
@@ -483,3 +477,21 @@ def test_gpu_cli_explorer(tmp_path):
     assert vals == sorted(vals, reverse=True)
     assert all(x["config"]["tile"] for x in lt)
     assert [x for x in rows if x["backend"] == "torch"][0]["correct"]
+
+
+def test_bench_summary_picks_the_fastest_correct_algorithm(tmp_path):
+    from accelkern.results import ResultWriter, RunHeader
+    spec = importlib.util.spec_from_file_location("gemm_dtypes", os.path.join(HERE, "..", "bench", "gemm_dtypes.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    w = ResultWriter(str(tmp_path), RunHeader(command="gemm", device="test", device_kind="cuda"), stem="gemm")
+    fast_wrong = _row(900.0, 3, "64x64")
+    fast_wrong.correct = False
+    for r in (_row(700.0, 0, "128x256"), _row(781.0, 1, "256x128", "best of 3"), fast_wrong,
+              Row(suite="gemm", name="torch.mm", dtype="bf16", shape="8192x8192x8192", backend="torch",
+                  value=710.0, metric="TFLOPS", correct=True)):
+        w.write(r)
+    w.close()
+    text = bench.summarize([str(tmp_path)])
+    line = text.splitlines()[1]
+    assert "781.0" in line and "256x128" in line and "710.0" in line and "1.10" in line and "900" not in line
