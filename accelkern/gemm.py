@@ -17,8 +17,7 @@ leaves them out (slower on shapes with few output tiles).
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
 from accelkern import _ext, checks, figures, timing, torch_backend
@@ -685,7 +684,6 @@ class GemmRequest:
     check: bool = True
     algo_index: int | None = None    # cublaslt: run this heuristic index instead of the first
     top_k: int | None = None         # cublaslt: explore the heuristic's top K and time each
-    extra: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> BatchedShape:
@@ -752,8 +750,14 @@ def lt_rows(req: GemmRequest, device_info, spec, rule: timing.StopRule | None = 
         algos = w.algos if req.top_k else [w.algo]
         rows: list[Row] = []
         for a in algos:
-            w.set_algo(a)
             progress(f"  gemm {w.dtype} {w.shape} cublasLt {a.label}")
+            try:
+                w.set_algo(a)
+            except Unavailable as exc:  # one algorithm the library will not run: say so, go on with the rest
+                row = skipped_row(req, "cublaslt", str(exc))
+                row.kernel, row.config = f"#{a.index} algo {a.algo_id}", a.config()
+                rows.append(row)
+                continue
             chk = w.check() if req.check else None
             meas = measure_workload(w, dev, rule)
             row = _base_row(req, "cublaslt", w.name, w.layout)
