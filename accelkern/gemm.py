@@ -868,6 +868,12 @@ def _splitk(r: Row):
     return str(c["splitk"]) + (f" {c['reduction']}" if c.get("splitk", 1) > 1 else "")
 
 
+def _workspace(r: Row):
+    from accelkern.units import format_bytes
+    ws = (r.config or {}).get("workspace_bytes")
+    return None if ws is None else format_bytes(ws)
+
+
 def _columns():
     from accelkern import report
     C = report.Column
@@ -881,8 +887,12 @@ def _columns():
         C("stages", _cfg("stages_str")),
         C("cluster", _cfg("cluster")),
         C("splitK", _splitk),
+        C("swizzle", _cfg("swizzle")),
+        C("custom", _cfg("custom_option")),
+        C("workspace", _workspace),
         C("waves", _cfg("waves_count"), "{:.2f}"),
-        C("measured", lambda r: None if r.value is None else f"{r.value:.4g} {r.metric}"),
+        C("measured", lambda r: None if r.value is None else
+          f"{r.value:.1f} {r.metric}" if r.value >= 1 else f"{r.value:.4g} {r.metric}"),
         C("spec", lambda r: r.spec_value, "{:.4g}"),
         C("% spec", lambda r: r.pct_of_spec, "{:.1f}"),
         C("% clk peak", lambda r: r.pct_of_clock_peak, "{:.1f}"),

@@ -226,7 +226,8 @@ def _row(value, idx, tile, note=None):
     return Row(suite="gemm", name="cublasLt", dtype="bf16", shape="8192x8192x8192", layout="tn",
                backend="cublaslt", kernel=f"#{idx} algo 66", value=value, metric="TFLOPS", correct=True,
                config={"tile": tile, "stages_str": "64x4", "cluster": "2x1x1", "splitk": 1, "reduction": "none",
-                       "waves_count": 0.97}, note=note)
+                       "waves_count": 0.97, "swizzle": 1, "custom_option": 0, "workspace_bytes": 4 << 20},
+               note=note)
 
 
 def test_explorer_rows_sorted_by_measured_throughput_and_formatted():
@@ -239,11 +240,11 @@ def test_explorer_rows_sorted_by_measured_throughput_and_formatted():
     assert ordered[3].backend == "torch"
     text = report.text_table(ordered, g.columns())
     head = text.splitlines()[0].split()
-    for col in ("algo", "tile", "stages", "cluster", "splitK", "waves", "measured"):
+    for col in ("algo", "tile", "stages", "cluster", "splitK", "swizzle", "custom", "workspace", "waves", "measured"):
         assert col in head
     line = text.splitlines()[2]
     assert "256x128" in line and "760.5 TFLOPS" in line and "2x1x1" in line and "64x4" in line
-    assert "0.97" in line and "best of 3" in line
+    assert "0.97" in line and "best of 3" in line and "4MiB" in line
 
 
 # ---- CLI ---------------------------------------------------------------------------------------------
@@ -340,7 +341,12 @@ def test_gpu_blas_correct(dtype, backend, shape):
     if dtype == "fp16_acc16" and k > 1024:
         k = 1024   # fp16 accumulation error grows with K past the fp16_acc16 tolerance
     cls = g.CublasLtGemm if backend == "cublaslt" else g.CublasGemm
-    w = cls(dtype, m, n, k, "cuda", slots=2)
+    try:
+        w = cls(dtype, m, n, k, "cuda", slots=1)
+    except Unavailable as exc:
+        if dtype != "int8":
+            raise
+        pytest.skip(f"the library refuses this int8 shape: {exc}")  # listed by -rs, never silent
     try:
         ok, err, tol = w.check()
         assert ok, f"{dtype} {backend} {m}x{n}x{k}: error {err} > {tol}"
