@@ -336,16 +336,15 @@ def gemm(device, spec_name, as_json, as_csv, out, dtypes, shapes, batch, backend
     s.writer.rows[:] = g.order_rows(s.writer.rows)
     reasons: dict[str, list] = {}
     for r in s.writer.rows:
-        if r.status == "skipped":
-            reasons.setdefault(r.note, []).append(f"{r.dtype} {r.shape} {r.backend}")
-    footer = [f"skipped: {why} ({'; '.join(what) if len(what) <= 3 else f'{len(what)} rows'})"
+        if r.status != "ok":
+            reasons.setdefault(f"{r.status}: {r.note}", []).append(f"{r.dtype} {r.shape} {r.backend}")
+    footer = [f"{why} ({'; '.join(what) if len(what) <= 3 else f'{len(what)} rows'})"
               for why, what in reasons.items()]
     if any(r.correct is False for r in s.writer.rows):
         footer.append("WRONG RESULT in a row above: its throughput is not a valid GEMM figure")
     footer.append("layout: op(A) op(B) in cuBLAS column-major terms (tn = A[M,K], B[N,K] row-major); "
                   "tile = rows(M) x cols(N) of D per CTA; TFLOPS = 2*M*N*K / median time")
     s.finish(columns=g.columns(), footer=footer, interrupted=interrupted)
-
 
 
 # -- peak (accelkern/peak.py)

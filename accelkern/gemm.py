@@ -836,6 +836,10 @@ def gemm_rows(req: GemmRequest, backend: str, device_info, spec, rule=None,
         yield from ROW_FUNCS[backend](req, device_info, spec, rule, progress)
     except Unavailable as exc:
         yield skipped_row(req, backend, str(exc))
+    except RuntimeError as exc:  # a CUDA/cuBLAS error mid-run: a failed row with the library's words
+        row = skipped_row(req, backend, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        row.status = "failed"
+        yield row
 
 
 def check_requests(reqs: list[GemmRequest], cc: tuple | None, strict: bool = True) -> list[tuple[GemmRequest, str]]:
