@@ -749,25 +749,27 @@ def lt_rows(req: GemmRequest, device_info, spec, rule: timing.StopRule | None = 
     try:
         algos = w.algos if req.top_k else [w.algo]
         rows: list[Row] = []
-        for a in algos:
-            progress(f"  gemm {w.dtype} {w.shape} cublasLt {a.label}")
-            try:
-                w.set_algo(a)
-            except Unavailable as exc:  # one algorithm the library will not run: say so, go on with the rest
-                row = skipped_row(req, "cublaslt", str(exc))
-                row.kernel, row.config = f"#{a.index} algo {a.algo_id}", a.config()
-                rows.append(row)
-                continue
-            chk = w.check() if req.check else None
-            meas = measure_workload(w, dev, rule)
-            row = _base_row(req, "cublaslt", w.name, w.layout)
-            row.kernel = f"#{a.index} algo {a.algo_id}"
-            row.config = w.config()
-            if req.top_k:
-                row.config["explored"] = len(algos)
-            rows.append(_finish_row(row, w, meas, device_info, spec, req, chk))
-            if not req.top_k:
-                break
+        try:
+            for a in algos:
+                progress(f"  gemm {w.dtype} {w.shape} cublasLt {a.label}")
+                try:
+                    w.set_algo(a)
+                except Unavailable as exc:  # one algorithm the library will not run: say so, go on
+                    row = skipped_row(req, "cublaslt", str(exc))
+                    row.kernel, row.config = f"#{a.index} algo {a.algo_id}", a.config()
+                    rows.append(row)
+                    continue
+                chk = w.check() if req.check else None
+                meas = measure_workload(w, dev, rule)
+                row = _base_row(req, "cublaslt", w.name, w.layout)
+                row.kernel = f"#{a.index} algo {a.algo_id}"
+                row.config = w.config()
+                if req.top_k:
+                    row.config["explored"] = len(algos)
+                rows.append(_finish_row(row, w, meas, device_info, spec, req, chk))
+        except KeyboardInterrupt:
+            yield from rows  # Ctrl-C keeps the algorithms already measured
+            raise
         if req.top_k and rows:
             best = max((r for r in rows if r.value is not None and r.correct is not False),
                        key=lambda r: r.value, default=None)
@@ -857,7 +859,7 @@ def check_requests(reqs: list[GemmRequest], cc: tuple | None, strict: bool = Tru
 
 # ---- columns for the gemm table --------------------------------------------------------------------
 
-def _cfg(key, fmt=None):
+def _cfg(key):
     return lambda r: (r.config or {}).get(key)
 
 
