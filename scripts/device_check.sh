@@ -54,6 +54,16 @@ section_validate() {
 
 
 # ---- section_gemm
+# bf16 8192^3: cuBLASLt's top 8 explored (tile/stages/cluster per row) beside cuBLAS and torch; then fp32,
+# tf32, fp16, fp8 (e4m3, bf16 out, fast accum) and int8 with the top 4 beside torch. ~1 minute on an H200.
+section_gemm() {
+  run gemm_bf16 90 $AK gemm --dtype bf16 --shape 8192x8192x8192 --algos 8 --backend cublaslt,cublas,torch \
+    --max-time 1.0 --out "$OUT/gemm_bf16"
+  run gemm_dtypes 120 $AK gemm --dtype fp32,tf32,fp16,fp8,int8 --shape 8192x8192x8192 --algos 4 \
+    --backend cublaslt,torch --max-time 1.0 --out "$OUT/gemm_dtypes"
+  $PY bench/gemm_dtypes.py --summary "$OUT/gemm_bf16" --summary "$OUT/gemm_dtypes" >"$OUT/gemm_summary.txt" 2>&1
+  sed 's/^/gemm       /' "$OUT/gemm_summary.txt" >>"$SUMMARY"
+}
 
 
 # ---- section_peak
