@@ -392,6 +392,21 @@ def fit_scale(units: list[float], measured: list[float]) -> float:
     return num / den
 
 
+def fit_affine(units: list[float], measured: list[float]) -> tuple[float, float]:
+    """Least-squares (a, b) in measured ~= a * units + b with b >= 0 (a fixed launch cost); through the
+    origin when the free fit would give b < 0 or there are too few distinct points."""
+    n = len(units)
+    mu = sum(units) / n if n else 0.0
+    suu = sum((u - mu) ** 2 for u in units)
+    if n >= 3 and suu > 0:
+        mt = sum(measured) / n
+        a = sum((u - mu) * (t - mt) for u, t in zip(units, measured)) / suu
+        b = mt - a * mu
+        if a > 0 and b >= 0:
+            return a, b
+    return fit_scale(units, measured), 0.0
+
+
 def pearson(x: list[float], y: list[float]) -> float | None:
     """Pearson correlation of two equally long series (None below 3 points or for a constant series)."""
     if len(x) != len(y):
