@@ -170,8 +170,8 @@ def _gemm_module():
     try:
         import accelkern.gemm as gemm  # the cuBLASLt backend
     except ImportError as exc:
-        raise AccelkernError(f"--backend cublaslt needs accelkern.gemm (the cuBLASLt backend), which this "
-                             f"install lacks ({exc}); use --backend torch with --tile") from None
+        raise AccelkernError(f"the cuBLASLt backend (accelkern.gemm) is not in this install ({exc}); use "
+                             "--backend torch, or give the kernel by hand with --tile") from None
     return gemm
 
 
@@ -287,7 +287,7 @@ def measure_gemm_point(setup: GemmSetup, info, spec, m: int, n: int, k: int, rul
     row = Row(suite=SUITE, name=name, dtype=setup.dtype, shape=f"{m}x{n}x{k}", backend=setup.backend)
     try:
         w, algo = setup.workload(m, n, k)
-    except Unavailable as exc:
+    except AccelkernError as exc:  # Unavailable here (an algorithm invalid for this shape), or too big
         row.status, row.note = "skipped", str(exc)
         return SweepPoint(m, n, k, row)
     try:
@@ -318,6 +318,9 @@ def measure_gemm_point(setup: GemmSetup, info, spec, m: int, n: int, k: int, rul
         return SweepPoint(m, n, k, row, a, row.kernel)
     except Unavailable as exc:
         row.status, row.note = "skipped", str(exc)
+        return SweepPoint(m, n, k, row)
+    except RuntimeError as exc:  # a CUDA / cuBLAS error at this point: recorded, the sweep goes on
+        row.status, row.note = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return SweepPoint(m, n, k, row)
     finally:
         close = getattr(w, "close", None)

@@ -83,6 +83,7 @@ py::dict build_info() {
 // ---- waves (csrc/waves): synthetic staircase kernel --------------------------------------------
 
 py::dict waves_staircase_attributes(int device, int64_t dynamic_smem_bytes) {
+  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
   StaircaseAttributes a = staircase_attributes(device, dynamic_smem_bytes);
   py::dict r;
   r["num_regs"] = a.num_regs;

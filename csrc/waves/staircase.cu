@@ -41,7 +41,6 @@ void prepare(int device) {
 
 StaircaseAttributes staircase_attributes(int device, long long dynamic_smem_bytes) {
   AK_REQUIRE(dynamic_smem_bytes >= 0, "dynamic_smem_bytes must be >= 0");
-  AK_CUDA_CHECK(cudaSetDevice(device));
   prepare(device);
   cudaFuncAttributes fa{};
   AK_CUDA_CHECK(cudaFuncGetAttributes(&fa, staircase_kernel));

@@ -25,7 +25,7 @@ struct StaircaseAttributes {
 };
 
 // Sets the kernel's opt-in shared-memory limit and carveout on `device` (once), then reports the
-// occupancy the runtime computes for `dynamic_smem_bytes` per CTA.
+// occupancy the runtime computes for `dynamic_smem_bytes` per CTA. `device` must be the current device.
 StaircaseAttributes staircase_attributes(int device, long long dynamic_smem_bytes);
 
 // Launches `ctas` CTAs of kStaircaseThreads threads; each thread runs `iters` dependent x = fma(x, a, inc)
