@@ -373,7 +373,7 @@ def waves_sweep(device, spec_name, as_json, as_csv, out, m_text, n_text, k_text,
         if setup.backend != "cublaslt":
             raise AccelkernError("--fixed-algo holds one cuBLASLt algorithm; it needs --backend cublaslt")
         big = max(shapes, key=lambda x: x[0] * x[1] * x[2])
-        setup.fixed_algo = ws.pick_fixed_algo(dtype, *big, s.info.torch_device)
+        setup.hold(ws.pick_fixed_algo(dtype, *big, s.info.torch_device), big[0], big[1])
         progress(f"fixed algorithm: {ws.algo_label(setup.fixed_algo)} (chosen at {big[0]}x{big[1]}x{big[2]})")
     peak = _peak_for(s, dtype)
     rule = timing.StopRule(min_samples=5, min_time_s=0.01, max_time_s=max_time, target_noise=0.01)

@@ -185,7 +185,7 @@ def cublaslt_available() -> bool:
 
 def algo_label(algo) -> str:
     if algo is None:
-        return "torch.mm"
+        return "cuBLASLt (algorithm not reported)"
     bits = [f"algo {getattr(algo, 'algo_id', '?')}"]
     for name, key in (("tile", "tile"), ("stages", "stages"), ("cluster", "cluster"), ("splitK", "splitk")):
         v = getattr(algo, key, None)
@@ -216,8 +216,19 @@ class GemmSetup:
     fixed_algo: object = None            # AlgoInfo held across the sweep (cublaslt)
     layout: str | None = None
     cache_bytes: int | None = None
+    fixed_launch: waves.AlgoLaunch | None = None
+
+    def hold(self, algo, m: int, n: int):
+        """Holds `algo` for every shape; its launch (tile orientation, CTAs per SM) is read once, at the shape
+        it was chosen for: its wavesCount describes that shape only."""
+        self.fixed_algo = algo
+        if self.tile is None and getattr(algo, "tile_m", None):
+            self.fixed_launch = waves.launch_from_algo(algo, m, n, self.sms, self.ctas_per_sm)
 
     def launch_for(self, m: int, n: int, algo) -> tuple[waves.Launch, str, tuple]:
+        if self.fixed_launch is not None:
+            fl = self.fixed_launch
+            return fl.launch, fl.source + " (read at the shape the algorithm was chosen for)", fl.notes
         if self.tile is not None:
             return (waves.Launch(self.tile[0], self.tile[1], self.sms, self.ctas_per_sm or 1, self.split_k, 1,
                                  self.cluster[0], self.cluster[1]), "tile given by hand", ())

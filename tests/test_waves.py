@@ -510,7 +510,7 @@ def test_sweep_with_cublaslt_records_the_algorithm():
     from accelkern import specs, timing
     info = _cuda_info()
     setup = ws.GemmSetup("cublaslt", "bf16", info.torch_device, info.sm_count, cache_bytes=info.l2_bytes)
-    setup.fixed_algo = ws.pick_fixed_algo("bf16", 4096, 2048, 4096, info.torch_device)
+    setup.hold(ws.pick_fixed_algo("bf16", 4096, 2048, 4096, info.torch_device), 4096, 2048)
     rule = timing.StopRule(min_samples=3, max_time_s=0.1)
     spec, _ = specs.lookup(info.name, None)
     pts = [ws.measure_gemm_point(setup, info, spec, 4096, n, 4096, rule) for n in (1024, 1536, 2048)]
@@ -518,3 +518,73 @@ def test_sweep_with_cublaslt_records_the_algorithm():
         assert p.ok and p.row.correct is not False
         assert p.row.config["tiles"] == p.analysis.tiles and p.row.config["model_tile"]
         assert p.row.kernel == pts[0].row.kernel  # one algorithm held
+
+
+# ---- the cuBLASLt path, against the accelkern.gemm contract (a stand-in module computing through torch) --
+
+def _fake_gemm_module(calls):
+    """accelkern.gemm as its contract states it, with torch doing the math on the CPU."""
+    import types
+    from accelkern import torch_backend
+    from accelkern.errors import Unavailable
+
+    def info(idx, tile_m, tile_n, waves_count=None):
+        return SimpleNamespace(index=idx, algo_id=20 + idx, tile=f"{tile_m}x{tile_n}", tile_m=tile_m,
+                               tile_n=tile_n, stages=3, cluster=None, cluster_m=None, cluster_n=None,
+                               splitk=1 if idx else 4, reduction=None, swizzle=0, custom_option=0,
+                               workspace_bytes=0, waves_count=waves_count, raw=None)
+
+    def heuristic_algos(dtype, m, n, k, device="cuda", layout=None, top_k=8, workspace_bytes=None):
+        calls.append(("heuristic", m, n, k))
+        return [info(0, 32, 32), info(1, 32, 64)]  # a split-K one first: --fixed-algo must skip it
+
+    class CublasLtGemm(torch_backend.TorchGemm):
+        def __init__(self, dtype, m, n, k, device="cuda", *, layout=None, algo=None, workspace_bytes=None,
+                     slots=None, cache_bytes=None, seed=0):
+            if algo is not None and n % algo.tile_n:
+                raise Unavailable(f"algorithm {algo.algo_id} does not support N={n}")
+            super().__init__(dtype, m, n, k, device, slots=slots or 1, cache_bytes=cache_bytes, seed=seed)
+            tiles = -(-m // 32) * -(-n // 64)
+            self.algo = algo or info(1, 32, 64, waves_count=tiles / (4 * 2))  # 4 SMs x 2 CTAs per SM
+            calls.append(("gemm", m, n, k, self.algo.algo_id))
+
+        def check(self):
+            return super().check(32, 32)
+
+    mod = types.ModuleType("accelkern.gemm")
+    mod.heuristic_algos, mod.CublasLtGemm, mod.AlgoInfo = heuristic_algos, CublasLtGemm, SimpleNamespace
+    return mod
+
+
+def test_cublaslt_path_follows_the_gemm_contract(monkeypatch):
+    import sys
+    from accelkern import timing
+    from accelkern.device import get_device_info
+    calls = []
+    monkeypatch.setitem(sys.modules, "accelkern.gemm", _fake_gemm_module(calls))
+    info = get_device_info("cpu")
+    rule = timing.StopRule(min_samples=2, min_time_s=0.0, max_time_s=0.02)
+    # default: the algorithm cuBLASLt picks per shape, its CTAs/SM read from wavesCount
+    setup = ws.GemmSetup("cublaslt", "fp32", "cpu", sms=4)
+    checked = set()
+    pts = [ws.measure_gemm_point(setup, info, None, 64, n, 32, rule, checked=checked) for n in (64, 96, 128)]
+    assert all(p.ok for p in pts)
+    assert [p.row.correct for p in pts] == [True, None, None]  # checked once per algorithm
+    cfg = pts[0].row.config
+    assert cfg["algo_id"] == 21 and cfg["tile"] == "32x64" and cfg["model_tile"] == "32x64"
+    assert cfg["model_ctas_per_sm"] == 2 and "wavesCount" in cfg["model_source"]
+    assert cfg["tiles"] == 2 * 1 and pts[1].row.config["tiles"] == 2 * 2 and cfg["resident"] == 8
+    assert pts[0].row.kernel == "algo 21 tile 32x64 stages 3 splitK 1"
+    # --fixed-algo: the best non-split-K algorithm at the largest shape, held; invalid shapes are skipped rows
+    algo = ws.pick_fixed_algo("fp32", 64, 128, 32, "cpu")
+    assert algo.algo_id == 21 and ("heuristic", 64, 128, 32) in calls
+    algo.waves_count = 4 / (4 * 2)  # at 64x128: 2 x 2 tiles on 4 SMs x 2 CTAs per SM
+    setup.hold(algo, 64, 128)
+    algo.waves_count = 99.0  # a stale figure must not matter: the launch was read at the chosen shape
+    pts = [ws.measure_gemm_point(setup, info, None, 64, n, 32, rule) for n in (64, 96, 128)]
+    assert [p.row.status for p in pts] == ["ok", "skipped", "ok"]
+    assert "does not support N=96" in pts[1].row.note
+    assert pts[0].row.config["fixed_algo"] is True and pts[0].row.config["model_ctas_per_sm"] == 2
+    assert "chosen for" in pts[0].row.config["model_source"]
+    summary = ws.summarize(pts, ["N"], None)
+    assert summary.points == 2 and summary.algo_switches == []
