@@ -313,7 +313,7 @@ def _waves_setup(s, dtype, backend, tile, ctas_per_sm, sms, cluster, split_k):
     return ws.GemmSetup(backend=backend, dtype=dtype, device=s.info.torch_device, sms=n_sms,
                         tile=wv.parse_pair(tile, "--tile") if tile else None, ctas_per_sm=ctas_per_sm,
                         cluster=wv.parse_pair(cluster, "--cluster"), split_k=split_k,
-                        cache_bytes=s.info.l2_bytes)
+                        cache_bytes=s.info.l2_bytes, info=s.info if s.info.kind == "cuda" else None)
 
 
 def _peak_for(s, dtype):
@@ -539,6 +539,12 @@ def waves_explain(shape, dtype, tile, sms, ctas_per_sm, cluster, split_k, batch,
         launch, source, notes = al.launch, al.source + f" ({ws.algo_label(algo)})", al.notes
         from dataclasses import replace
         launch = replace(launch, persistent=persistent)
+        if launch.cluster_size > 1:
+            n_cl = ws.active_clusters(s.info, launch.cluster_size, launch.ctas_per_sm)
+            if n_cl:
+                launch = replace(launch, active_clusters=n_cl)
+                notes = tuple(notes) + (f"{n_cl} clusters of {launch.cluster_size} fit at once "
+                                        "(cudaOccupancyMaxActiveClusters)",)
     a = wv.analyze(m, n, k, launch)
     if peak_tflops is None and s is not None:
         peak_tflops = _peak_for(s, dtype)

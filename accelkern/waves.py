@@ -273,6 +273,8 @@ class Launch:
     cluster_n: int = 1
     persistent: bool = False                 # one CTA per slot looping over tiles (same arithmetic, per SM)
     gpc_sms: tuple | None = None             # SMs per GPC: clusters must fit inside one GPC
+    active_clusters: int | None = None       # clusters resident at once as the runtime reports them
+                                             # (cudaOccupancyMaxActiveClusters): overrides the estimate
 
     def __post_init__(self):
         for name in ("tile_m", "tile_n", "sms", "ctas_per_sm", "split_k", "batch", "cluster_m", "cluster_n"):
@@ -291,6 +293,8 @@ class Launch:
 
     @property
     def resident_ctas(self) -> int:
+        if self.active_clusters is not None:
+            return min(self.active_clusters * self.cluster_size, self.sms * self.ctas_per_sm)
         return resident_ctas(self.sms, self.ctas_per_sm, self.cluster_size, self.gpc_sms)
 
 

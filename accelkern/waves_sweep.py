@@ -73,6 +73,27 @@ def plan_staircase(info, ctas_per_sm: int) -> StaircasePlan:
                          info.sm_count * model.ctas_per_sm, attrs)
 
 
+def active_clusters(info, cluster_size: int, ctas_per_sm: int) -> int | None:
+    """Clusters of `cluster_size` CTAs resident at once when `ctas_per_sm` CTAs fit per SM, as the runtime
+    reports for the staircase kernel sized to that occupancy; None where the GPU or build cannot say."""
+    if info.kind != "cuda" or cluster_size <= 1 or (info.compute_capability or (0, 0))[0] < 9:
+        return None
+    C = _ext.load()
+    if C is None or not hasattr(C, "waves_max_active_clusters"):
+        return None
+    key = (info.index, cluster_size, ctas_per_sm)
+    if key not in _CLUSTER_CACHE:
+        try:
+            smem = plan_staircase(info, ctas_per_sm).dynamic_smem
+            _CLUSTER_CACHE[key] = int(C.waves_max_active_clusters(info.index, cluster_size, smem))
+        except (RuntimeError, AccelkernError):
+            _CLUSTER_CACHE[key] = None
+    return _CLUSTER_CACHE[key]
+
+
+_CLUSTER_CACHE: dict = {}
+
+
 class StaircaseWorkload:
     """fn(slot) for timing.measure: one staircase launch of `ctas` CTAs (no memory traffic)."""
 
@@ -225,7 +246,20 @@ class GemmSetup:
         if self.tile is None and getattr(algo, "tile_m", None):
             self.fixed_launch = waves.launch_from_algo(algo, m, n, self.sms, self.ctas_per_sm)
 
+    info: object = None                  # DeviceInfo: lets the runtime say how many clusters fit
+
     def launch_for(self, m: int, n: int, algo) -> tuple[waves.Launch, str, tuple]:
+        launch, source, notes = self._launch_for(m, n, algo)
+        if launch.cluster_size > 1 and launch.active_clusters is None and self.info is not None:
+            n_cl = active_clusters(self.info, launch.cluster_size, launch.ctas_per_sm)
+            if n_cl:
+                from dataclasses import replace
+                launch = replace(launch, active_clusters=n_cl)
+                notes = tuple(notes) + (f"{n_cl} clusters of {launch.cluster_size} fit at once "
+                                        "(cudaOccupancyMaxActiveClusters)",)
+        return launch, source, notes
+
+    def _launch_for(self, m: int, n: int, algo) -> tuple[waves.Launch, str, tuple]:
         if self.fixed_launch is not None:
             fl = self.fixed_launch
             return fl.launch, fl.source + " (read at the shape the algorithm was chosen for)", fl.notes

@@ -100,6 +100,11 @@ py::dict waves_staircase_attributes(int device, int64_t dynamic_smem_bytes) {
   return r;
 }
 
+int64_t waves_max_active_clusters(int device, int64_t cluster_size, int64_t dynamic_smem_bytes) {
+  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+  return staircase_max_active_clusters(device, static_cast<int>(cluster_size), dynamic_smem_bytes);
+}
+
 void waves_staircase(const at::Tensor& out, int64_t ctas, int64_t iters, int64_t dynamic_smem_bytes, double a,
                      double b, bool store_all) {
   require_cuda_tensor(out, "out");
@@ -183,6 +188,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("dynamic_smem_bytes"), py::arg("a") = 1.0, py::arg("b") = 1.0, py::arg("store_all") = false,
         "Launches the staircase kernel on the current stream: ctas CTAs x 32 threads, iters dependent FFMAs each; "
         "store_all writes x = tid%16 + iters*b*((tid+cta)%7) (for a = 1) to out[cta*32 + tid].");
+  m.def("waves_max_active_clusters", &waves_max_active_clusters, py::arg("device"), py::arg("cluster_size"),
+        py::arg("dynamic_smem_bytes"),
+        "Clusters of cluster_size x 1 x 1 staircase CTAs (dynamic smem in bytes each) resident at once "
+        "(cudaOccupancyMaxActiveClusters; sm_90+).");
   m.def("waves_occupancy_calc", &waves_occupancy_calc, py::arg("query"),
         "CTAs per SM by the toolkit's header-only occupancy calculator (cuda_occupancy.h), on the host, from a "
         "dict of device limits and kernel resources (bytes, registers, threads).");

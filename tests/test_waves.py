@@ -63,6 +63,15 @@ def test_clusters_round_the_grid_and_the_resident_ctas():
     assert wv.resident_ctas(132, 1, 2) == 132 and wv.resident_ctas(132, 1, 8) == 128
 
 
+def test_runtime_cluster_count_overrides_the_estimate():
+    # e.g. GPCs with odd SM counts: 64 clusters of 2 fit, not 66 -> 128 resident CTAs, 384 tiles = 3 waves
+    L = wv.Launch(128, 256, 132, cluster_m=2, active_clusters=64)
+    assert L.resident_ctas == 128
+    a = wv.analyze(8192, 1408, 8192, L)
+    assert a.ctas == 384 and a.waves == 3.0 and a.full_waves == 3 and a.last_wave_fill == 1.0
+    assert wv.Launch(128, 256, 132, cluster_m=2, active_clusters=70).resident_ctas == 132  # capped at SMs
+
+
 def test_persistent_kernel_tiles_per_cta_are_the_waves():
     a = wv.analyze(8192, 1408, 8192, wv.Launch(128, 256, 132, persistent=True))
     assert a.max_tiles_per_cta == 3 == a.full_waves
@@ -502,6 +511,22 @@ def test_staircase_steps_fall_at_the_predicted_cta_counts(c):
         assert abs(res.points[k * R + 2] - res.points[k * R + 1]) < 0.1 * res.fit.wave_s
     if c == 2:  # with two CTAs per SM, one SM-count of CTAs is still inside the first wave
         assert abs(res.points[S + 1] - res.points[S]) < 0.1 * res.fit.wave_s
+
+
+@pytest.mark.gpu
+def test_active_clusters_from_the_runtime():
+    info = _cuda_info()
+    if info.compute_capability[0] < 9:
+        pytest.skip("thread-block clusters need sm_90+")
+    from accelkern import _ext
+    C = _ext.require()
+    for c in (1, 2):
+        smem = ws.plan_staircase(info, c).dynamic_smem
+        assert C.waves_max_active_clusters(info.index, 1, smem) == info.sm_count * c
+        for size in (2, 4, 8):
+            n = ws.active_clusters(info, size, c)
+            # clusters stay inside a GPC: never more than the SMs allow, and at most one cluster short per GPC
+            assert n * size <= info.sm_count * c and n * size >= info.sm_count * c - 8 * size, (c, size, n)
 
 
 @pytest.mark.gpu

@@ -61,6 +61,32 @@ StaircaseAttributes staircase_attributes(int device, long long dynamic_smem_byte
   return r;
 }
 
+int staircase_max_active_clusters(int device, int cluster_size, long long dynamic_smem_bytes) {
+  AK_REQUIRE(cluster_size >= 1 && cluster_size <= 16, "cluster_size must be in [1, 16]");
+  AK_REQUIRE(dynamic_smem_bytes >= 0, "dynamic_smem_bytes must be >= 0");
+  int major = 0;
+  AK_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  AK_REQUIRE(major >= 9, "thread-block clusters need sm_90 or newer");
+  prepare(device);
+  if (cluster_size > 8) {  // beyond the portable cluster size of 8
+    AK_CUDA_CHECK(cudaFuncSetAttribute(staircase_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+  }
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = static_cast<unsigned>(cluster_size);
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(cluster_size), 1, 1);
+  cfg.blockDim = dim3(kStaircaseThreads, 1, 1);
+  cfg.dynamicSmemBytes = static_cast<size_t>(dynamic_smem_bytes);
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  int clusters = 0;
+  AK_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, reinterpret_cast<const void*>(staircase_kernel), &cfg));
+  return clusters;
+}
+
 void staircase_launch(int device, float* out, long long ctas, long long iters, long long dynamic_smem_bytes,
                       float a, float b, bool store_all, cudaStream_t stream) {
   AK_REQUIRE(ctas >= 1 && ctas <= 0x7fffffffLL, "ctas must be in [1, 2^31)");

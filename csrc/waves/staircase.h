@@ -28,6 +28,11 @@ struct StaircaseAttributes {
 // occupancy the runtime computes for `dynamic_smem_bytes` per CTA. `device` must be the current device.
 StaircaseAttributes staircase_attributes(int device, long long dynamic_smem_bytes);
 
+// Thread-block clusters of `cluster_size` x 1 x 1 CTAs of this kernel (with `dynamic_smem_bytes` each) that
+// fit on the GPU at once, as the runtime reports (cudaOccupancyMaxActiveClusters): clusters must sit inside
+// one GPC, so this is at most SMs x CTAs-per-SM / cluster_size. sm_90 or newer.
+int staircase_max_active_clusters(int device, int cluster_size, long long dynamic_smem_bytes);
+
 // Launches `ctas` CTAs of kStaircaseThreads threads; each thread runs `iters` dependent x = fma(x, a, inc)
 // with x0 = tid % 16 and inc = b * ((tid + cta) % 7). With a = 1 and small iters the result is exact,
 // x = x0 + iters * inc. `store_all` writes every thread's x to out[cta * threads + tid] (check mode);
