@@ -302,6 +302,9 @@ def _check(w) -> tuple[bool | None, float | None, float | None]:
         r = w.check(64, 64) if isinstance(w, torch_backend.TorchGemm) else w.check()
     except TypeError:
         r = w.check()
+    if isinstance(r, dict):
+        ok = r.get("ok", r.get("correct"))
+        return (None if ok is None else bool(ok)), r.get("max_error"), r.get("tolerance")
     if isinstance(r, tuple):
         ok = bool(r[0])
         return ok, (float(r[1]) if len(r) > 1 and r[1] is not None else None), \

@@ -67,7 +67,7 @@ section_waves() {
   run waves_staircase 100 $AK waves staircase --ctas-per-sm 1,2 --waves 3 --per-wave 6 --max-time 0.1 \
     --out "$OUT/waves" --plot "$OUT/waves/waves_staircase.png"
   local rc=$?
-  grep -E "CTA/SM:|verdict" "$OUT/waves_staircase.log" | while read -r line; do note waves "" "$line"; done
+  grep -E "^[0-9]+ CTA/SM:|verdict" "$OUT/waves_staircase.log" | while read -r line; do note waves "" "$line"; done
   local backend=(--backend cublaslt --fixed-algo)
   if ! $PY -c "import accelkern.gemm" 2>/dev/null; then
     backend=(--backend torch --tile 128x256)
