@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import asdict
 
@@ -274,56 +273,8 @@ def waves_group():
     """
 
 
-def _waves_columns(kind: str):
-    from accelkern.report import Column
-    cfg = lambda key: (lambda r: r.config.get(key))
-    if kind == "staircase":
-        return (Column("CTA/SM", cfg("ctas_per_sm")), Column("CTAs", cfg("ctas")),
-                Column("waves", cfg("waves"), "{:.2f}"), Column("full", cfg("full_waves")),
-                Column("measured us", lambda r: r.value, "{:.2f}"),
-                Column("predicted us", cfg("predicted_us"), "{:.2f}"),
-                Column("spread", lambda r: r.rel_stddev, "{:.1%}"),
-                Column("SM MHz", lambda r: r.sm_clock_mean_mhz, "{:.0f}"), Column("ok", lambda r: r.correct),
-                Column("note", lambda r: r.note if r.status == "ok" else f"{r.status}: {r.note}"))
-    return (Column("shape", lambda r: r.shape), Column("algorithm", lambda r: r.kernel),
-            Column("tile", cfg("model_tile")), Column("tiles", cfg("tiles")),
-            Column("waves", cfg("waves"), "{:.2f}"), Column("last wave", cfg("last_wave_fill"), "{:.0%}"),
-            Column("ms", lambda r: r.median_ms, "{:.4g}"), Column("TFLOPS", lambda r: r.value, "{:.4g}"),
-            Column("pred TFLOPS", cfg("predicted_tflops_fitted"), "{:.4g}"),
-            Column("% clk peak", lambda r: r.pct_of_clock_peak, "{:.1f}"),
-            Column("SM MHz", lambda r: r.sm_clock_mean_mhz, "{:.0f}"),
-            Column("power W", lambda r: r.power_mean_w, "{:.0f}"), Column("ok", lambda r: r.correct),
-            Column("note", lambda r: r.note if r.status == "ok" else f"{r.status}: {r.note}"))
-
-
 _BACKEND_HELP = ("GEMM backend: cublaslt (the algorithm and its tile are recorded per point), torch (tile unknown: "
                  "the model uses --tile or 128x256), auto = cublaslt on a GPU when built, else torch.")
-
-
-def _waves_setup(s, dtype, backend, tile, ctas_per_sm, sms, cluster, split_k):
-    from accelkern import waves as wv
-    from accelkern import waves_sweep as ws
-    if backend == "auto":
-        backend = "cublaslt" if s.info.kind == "cuda" and ws.cublaslt_available() else "torch"
-    if backend == "cublaslt" and s.info.kind != "cuda":
-        raise AccelkernError("--backend cublaslt needs a CUDA device; use --backend torch on the CPU")
-    n_sms = sms or s.info.sm_count
-    if not n_sms:
-        raise AccelkernError("the SM count is unknown here; give --sms")
-    return ws.GemmSetup(backend=backend, dtype=dtype, device=s.info.torch_device, sms=n_sms,
-                        tile=wv.parse_pair(tile, "--tile") if tile else None, ctas_per_sm=ctas_per_sm,
-                        cluster=wv.parse_pair(cluster, "--cluster"), split_k=split_k,
-                        cache_bytes=s.info.l2_bytes, info=s.info if s.info.kind == "cuda" else None)
-
-
-def _peak_for(s, dtype):
-    from accelkern import torch_backend
-    sd = torch_backend.spec_dtype(dtype, s.info.kind, s.info.compute_capability)
-    if s.info.kind == "cuda":
-        p = s.info.peak_at_clock_tflops(sd)
-        if p:
-            return p
-    return s.spec.peak(sd) if s.spec else None
 
 
 @waves_group.command("sweep")
@@ -362,20 +313,21 @@ def waves_sweep(device, spec_name, as_json, as_csv, out, m_text, n_text, k_text,
     Pearson r of predicted vs measured time (and TFLOPS), algorithm switches and dips; --out DIR writes
     JSONL/CSV/MD, waves_sweep_summary.json and the PNG.
     """
+    import os
     from accelkern import timing
     from accelkern import waves as wv
     from accelkern import waves_sweep as ws
     ms, ns, ks = (wv.parse_values(t, f"--{d}") for t, d in ((m_text, "m"), (n_text, "n"), (k_text, "k")))
     shapes, varying = ws.sweep_shapes(ms, ns, ks)
     s = Session("waves_sweep", device, spec_name, as_json, as_csv, out)
-    setup = _waves_setup(s, dtype, backend, tile, ctas_per_sm, sms, cluster, split_k)
+    setup = ws.gemm_setup(s.info, dtype, backend, tile, ctas_per_sm, sms, cluster, split_k)
     if fixed_algo:
         if setup.backend != "cublaslt":
             raise AccelkernError("--fixed-algo holds one cuBLASLt algorithm; it needs --backend cublaslt")
         big = max(shapes, key=lambda x: x[0] * x[1] * x[2])
         setup.hold(ws.pick_fixed_algo(dtype, *big, s.info.torch_device), big[0], big[1])
         progress(f"fixed algorithm: {ws.algo_label(setup.fixed_algo)} (chosen at {big[0]}x{big[1]}x{big[2]})")
-    peak = _peak_for(s, dtype)
+    peak = ws.peak_for(s.info, s.spec, dtype)
     rule = timing.StopRule(min_samples=5, min_time_s=0.01, max_time_s=max_time, target_noise=0.01)
     # correctness: every torch point; cuBLASLt once per algorithm met (its check runs a reference GEMM)
     checked = None if setup.backend == "torch" else set()
@@ -411,7 +363,7 @@ def waves_sweep(device, spec_name, as_json, as_csv, out, m_text, n_text, k_text,
             footer.append(f"plot: {plot_path}")
         except AccelkernError as exc:
             footer.append(f"no plot: {exc}")
-    s.finish(columns=_waves_columns("sweep"), footer=footer, interrupted=interrupted)
+    s.finish(columns=ws.table_columns("sweep"), footer=footer, interrupted=interrupted)
 
 
 @waves_group.command("staircase")
@@ -436,6 +388,7 @@ def waves_staircase(device, spec_name, as_json, as_csv, out, ctas_text, n_waves,
     each other: a wave costs one CTA's time. The model's CTAs per SM is checked against the runtime's
     (cudaOccupancyMaxActiveBlocksPerMultiprocessor) and every step against its predicted CTA count.
     """
+    import os
     from accelkern import waves_sweep as ws
     from accelkern.units import split_list
     try:
@@ -477,7 +430,7 @@ def waves_staircase(device, spec_name, as_json, as_csv, out, ctas_text, n_waves,
             footer.append(f"plot: {plot_path}")
         except AccelkernError as exc:
             footer.append(f"no plot: {exc}")
-    s.finish(columns=_waves_columns("staircase"), footer=footer, interrupted=interrupted)
+    s.finish(columns=ws.table_columns("staircase"), footer=footer, interrupted=interrupted)
 
 
 @waves_group.command("explain")
@@ -509,6 +462,7 @@ def waves_explain(shape, dtype, tile, sms, ctas_per_sm, cluster, split_k, batch,
     Without a GPU give the kernel by hand: --tile 128x256 --sms 132 [--ctas-per-sm 1].
     """
     from accelkern import waves as wv
+    from accelkern import waves_sweep as ws
     from accelkern.units import parse_gemm_shape
     m, n, k = parse_gemm_shape(shape)
     algo, source, notes, s = None, "given by hand", (), None
@@ -529,7 +483,6 @@ def waves_explain(shape, dtype, tile, sms, ctas_per_sm, cluster, split_k, batch,
         cm, cn = wv.parse_pair(cluster, "--cluster")
         launch = wv.Launch(tm, tn, sms, ctas_per_sm or 1, split_k, batch, cm, cn, persistent)
     else:
-        from accelkern import waves_sweep as ws
         gemm = ws._gemm_module()
         algos = gemm.heuristic_algos(dtype, m, n, k, device=s.info.torch_device)
         if not algos:
@@ -547,9 +500,9 @@ def waves_explain(shape, dtype, tile, sms, ctas_per_sm, cluster, split_k, batch,
                                         "(cudaOccupancyMaxActiveClusters)",)
     a = wv.analyze(m, n, k, launch)
     if peak_tflops is None and s is not None:
-        peak_tflops = _peak_for(s, dtype)
+        peak_tflops = ws.peak_for(s.info, s.spec, dtype)
     sugg = wv.suggest_shapes(m, n, k, launch)
-    measured = _explain_measure(s, dtype, backend, max_time, a, sugg) if measure else {}
+    measured = ws.explain_measure(s.info, s.spec, dtype, backend, max_time, a, sugg, progress) if measure else {}
     doc = {"shape": {"m": m, "n": n, "k": k}, "dtype": dtype, "source": source, "notes": list(notes),
            "analysis": a.summary(), "peak_tflops": peak_tflops,
            "predicted_ms": wv.predicted_seconds(a, peak_tflops) * 1e3 if peak_tflops else None,
@@ -595,29 +548,6 @@ def waves_explain(shape, dtype, tile, sms, ctas_per_sm, cluster, split_k, batch,
             line += (f"{'x%.2f' % mm['measured_time_ratio']:>11}{'x%.3f' % mm['measured_gain']:>11}"
                      if mm and mm.get("measured_gain") else f"{'-':>11}{'-':>11}")
         e(line + f"  {x.reason}")
-
-
-def _explain_measure(s, dtype, backend, max_time, base, suggestions) -> dict:
-    """Measured time and TFLOPS of the shape and each suggestion (per-shape algorithm, as users get it)."""
-    from accelkern import timing
-    from accelkern import waves_sweep as ws
-    setup = _waves_setup(s, dtype, backend, None, None, base.launch.sms, "1x1", 1)
-    rule = timing.StopRule(min_samples=5, min_time_s=0.01, max_time_s=max_time, target_noise=0.01)
-    out = {}
-    shapes = [(base.m, base.n, base.k)] + [x.shape for x in suggestions]
-    for shp in shapes:
-        progress(f"measuring {'x'.join(map(str, shp))}")
-        p = ws.measure_gemm_point(setup, s.info, s.spec, *shp, rule, check=True, name="explain")
-        if p.row.status == "ok":
-            out[shp] = {"measured_ms": p.row.median_ms, "measured_tflops": p.row.value, "algorithm": p.row.kernel,
-                        "correct": p.row.correct}
-    b = out.get(shapes[0])
-    if b:
-        for shp in shapes[1:]:
-            if shp in out:
-                out[shp]["measured_time_ratio"] = out[shp]["measured_ms"] / b["measured_ms"]
-                out[shp]["measured_gain"] = out[shp]["measured_tflops"] / b["measured_tflops"]
-    return out
 
 
 # -- mamf (accelkern/mamf.py)

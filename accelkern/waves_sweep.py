@@ -472,6 +472,79 @@ def write_summary(path: str, summary: SweepSummary, points: list[SweepPoint], me
     os.replace(tmp, path)
 
 
+# ---- command helpers ------------------------------------------------------------------------------
+
+def table_columns(kind: str):
+    """Columns of the staircase or sweep table."""
+    from accelkern.report import Column
+    cfg = lambda key: (lambda r: r.config.get(key))
+    if kind == "staircase":
+        return (Column("CTA/SM", cfg("ctas_per_sm")), Column("CTAs", cfg("ctas")),
+                Column("waves", cfg("waves"), "{:.2f}"), Column("full", cfg("full_waves")),
+                Column("measured us", lambda r: r.value, "{:.2f}"),
+                Column("predicted us", cfg("predicted_us"), "{:.2f}"),
+                Column("spread", lambda r: r.rel_stddev, "{:.1%}"),
+                Column("SM MHz", lambda r: r.sm_clock_mean_mhz, "{:.0f}"), Column("ok", lambda r: r.correct),
+                Column("note", lambda r: r.note if r.status == "ok" else f"{r.status}: {r.note}"))
+    return (Column("shape", lambda r: r.shape), Column("algorithm", lambda r: r.kernel),
+            Column("tile", cfg("model_tile")), Column("tiles", cfg("tiles")),
+            Column("waves", cfg("waves"), "{:.2f}"), Column("last wave", cfg("last_wave_fill"), "{:.0%}"),
+            Column("ms", lambda r: r.median_ms, "{:.4g}"), Column("TFLOPS", lambda r: r.value, "{:.4g}"),
+            Column("pred TFLOPS", cfg("predicted_tflops_fitted"), "{:.4g}"),
+            Column("% clk peak", lambda r: r.pct_of_clock_peak, "{:.1f}"),
+            Column("SM MHz", lambda r: r.sm_clock_mean_mhz, "{:.0f}"),
+            Column("power W", lambda r: r.power_mean_w, "{:.0f}"), Column("ok", lambda r: r.correct),
+            Column("note", lambda r: r.note if r.status == "ok" else f"{r.status}: {r.note}"))
+
+
+def gemm_setup(info, dtype, backend, tile=None, ctas_per_sm=None, sms=None, cluster="1x1", split_k=1) -> GemmSetup:
+    """The GemmSetup of a command's options (backend 'auto': cuBLASLt on a GPU when built, else torch)."""
+    if backend == "auto":
+        backend = "cublaslt" if info.kind == "cuda" and cublaslt_available() else "torch"
+    if backend == "cublaslt" and info.kind != "cuda":
+        raise AccelkernError("--backend cublaslt needs a CUDA device; use --backend torch on the CPU")
+    n_sms = sms or info.sm_count
+    if not n_sms:
+        raise AccelkernError("the SM count is unknown here; give --sms")
+    return GemmSetup(backend=backend, dtype=dtype, device=info.torch_device, sms=n_sms,
+                     tile=waves.parse_pair(tile, "--tile") if tile else None, ctas_per_sm=ctas_per_sm,
+                     cluster=waves.parse_pair(cluster, "--cluster"), split_k=split_k,
+                     cache_bytes=info.l2_bytes, info=info if info.kind == "cuda" else None)
+
+
+def peak_for(info, spec, dtype) -> float | None:
+    """TFLOPS one wave is predicted at: the GPU's peak at its max clock, else the datasheet's."""
+    sd = torch_backend.spec_dtype(dtype, info.kind, info.compute_capability)
+    if info.kind == "cuda":
+        p = info.peak_at_clock_tflops(sd)
+        if p:
+            return p
+    return spec.peak(sd) if spec else None
+
+
+def explain_measure(info, spec, dtype, backend, max_time, base, suggestions,
+                    progress: Callable[[str], None] = lambda m: None) -> dict:
+    """Measured time and TFLOPS of the shape and each suggestion (per-shape algorithm, as users get it),
+    keyed by (M, N, K); suggestions also get measured time ratio and gain against the shape."""
+    setup = gemm_setup(info, dtype, backend, sms=base.launch.sms)
+    rule = timing.StopRule(min_samples=5, min_time_s=0.01, max_time_s=max_time, target_noise=0.01)
+    out = {}
+    shapes = [(base.m, base.n, base.k)] + [x.shape for x in suggestions]
+    for shp in shapes:
+        progress(f"measuring {'x'.join(map(str, shp))}")
+        p = measure_gemm_point(setup, info, spec, *shp, rule, check=True, name="explain")
+        if p.row.status == "ok":
+            out[shp] = {"measured_ms": p.row.median_ms, "measured_tflops": p.row.value, "algorithm": p.row.kernel,
+                        "correct": p.row.correct}
+    b = out.get(shapes[0])
+    if b:
+        for shp in shapes[1:]:
+            if shp in out:
+                out[shp]["measured_time_ratio"] = out[shp]["measured_ms"] / b["measured_ms"]
+                out[shp]["measured_gain"] = out[shp]["measured_tflops"] / b["measured_tflops"]
+    return out
+
+
 # ---- plots ---------------------------------------------------------------------------------------
 
 def pyplot():

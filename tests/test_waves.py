@@ -613,3 +613,17 @@ def test_cublaslt_path_follows_the_gemm_contract(monkeypatch):
     assert "chosen for" in pts[0].row.config["model_source"]
     summary = ws.summarize(pts, ["N"], None)
     assert summary.points == 2 and summary.algo_switches == []
+
+
+def test_explain_measure_times_the_shape_and_its_suggestions_on_cpu():
+    from accelkern.device import get_device_info
+    launch = wv.Launch(32, 64, 4)
+    base = wv.analyze(64, 96, 32, launch)
+    sugg = wv.suggest_shapes(64, 96, 32, launch)
+    assert sugg
+    got = ws.explain_measure(get_device_info("cpu"), None, "fp32", "torch", 0.02, base, sugg)
+    assert set(got) == {(64, 96, 32)} | {s.shape for s in sugg}
+    assert all(v["correct"] and v["measured_ms"] > 0 for v in got.values())
+    for s in sugg:
+        m = got[s.shape]
+        assert m["measured_gain"] == pytest.approx(m["measured_tflops"] / got[(64, 96, 32)]["measured_tflops"])
