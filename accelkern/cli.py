@@ -311,7 +311,8 @@ def waves_sweep(device, spec_name, as_json, as_csv, out, m_text, n_text, k_text,
     Each point records the algorithm used (tile, cluster, stages, split-K, wavesCount), the model's tiles and
     waves, and its predicted time: ceil(waves) x a per-wave time fitted over the sweep. The footer gives the
     Pearson r of predicted vs measured time (and TFLOPS), algorithm switches and dips; --out DIR writes
-    JSONL/CSV/MD, waves_sweep_summary.json and the PNG.
+    JSONL/CSV/MD, waves_sweep_summary.json and the PNG. JSONL rows are streamed as measured (tiles, waves,
+    time at peak); the fitted predictions, known only at the end, are in the CSV/MD and the summary.
     """
     import os
     from accelkern import timing

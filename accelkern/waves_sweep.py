@@ -632,10 +632,11 @@ def plot_staircase(results: list[StaircaseResult], path: str, title: str) -> dic
     fig, ax = plt.subplots(figsize=(11, 5.5))
     for r in results:
         cs = sorted(r.points)
-        ax.plot(cs, [r.points[c] * 1e6 for c in cs], "o", ms=3, label=f"measured, {r.plan.ctas_per_sm} CTA/SM")
+        (pts,) = ax.plot(cs, [r.points[c] * 1e6 for c in cs], "o", ms=3,
+                         label=f"measured, {r.plan.ctas_per_sm} CTA/SM")
         if r.fit:
             grid = list(range(1, cs[-1] + 1))
-            ax.plot(grid, [r.fit.predict(c) * 1e6 for c in grid], "-", lw=1,
+            ax.plot(grid, [r.fit.predict(c) * 1e6 for c in grid], "-", lw=1, color=pts.get_color(),
                     label=f"predicted, steps every {r.plan.resident} CTAs")
     ax.set_xlabel("CTAs launched")
     ax.set_ylabel("kernel time (us, median)")
