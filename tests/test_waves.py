@@ -627,3 +627,19 @@ def test_explain_measure_times_the_shape_and_its_suggestions_on_cpu():
     for s in sugg:
         m = got[s.shape]
         assert m["measured_gain"] == pytest.approx(m["measured_tflops"] / got[(64, 96, 32)]["measured_tflops"])
+
+
+@pytest.mark.parametrize("cc", [(8, 0), (9, 0)])
+def test_staircase_smem_plan_agrees_with_the_toolkit_calculator(cc):
+    """What the GPU test checks against the runtime, checked on the CPU against cuda_occupancy.h: the
+    staircase kernel's shape (one warp, few registers) with the planned smem gives exactly c CTAs/SM."""
+    C = _calc()
+    sm = wv.SmLimits.for_cc(cc)
+    res = wv.CtaResources(32, 14)
+    for c in (1, 2, 3, 4, 8, 16):
+        smem = wv.smem_for_ctas_per_sm(c, res, sm)
+        ref = C.waves_occupancy_calc({"cc_major": cc[0], "cc_minor": cc[1], "smem_per_sm": sm.smem_per_sm,
+                                      "smem_per_block_optin": sm.smem_per_block_optin, "threads_per_cta": 32,
+                                      "regs_per_thread": 14, "dynamic_smem": smem,
+                                      "max_dynamic_smem": sm.smem_per_block_optin, "carveout_percent": 100})
+        assert ref["ctas_per_sm"] == c, (cc, c, smem, ref)
