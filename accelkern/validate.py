@@ -21,7 +21,7 @@ from accelkern.specs import Spec
 SUITE_MODULES = (
     "accelkern.validate",
     # "accelkern.memory",
-    # "accelkern.gemm",
+    "accelkern.gemm",
     # "accelkern.peak",
     "accelkern.mamf",
 )

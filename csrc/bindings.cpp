@@ -1,10 +1,18 @@
 // accelkern._C: the only translation unit that includes torch/pybind11. It validates tensors,
 // takes the current stream and calls the plain launchers of csrc/<family>/. One section per family.
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/extension.h>
 
+#include <memory>
+
 #include "blas/blas_info.h"
+#include "blas/cublas_gemm.h"
+#include "blas/lt_algos.h"
+#include "blas/lt_matmul.h"
 #include "common/device_query.h"
+#include "waves/occupancy_calc.h"
+#include "waves/staircase.h"
 
 namespace py = pybind11;
 using namespace accelkern;
@@ -75,9 +83,265 @@ py::dict build_info() {
 
 // ---- blas (csrc/blas): cuBLASLt / cuBLAS GEMM and the algorithm explorer -------------------------
 
+LtAlgoRaw raw_from(const py::sequence& seq) {
+  TORCH_CHECK(py::len(seq) == 8, "an algorithm's raw data is 8 unsigned 64-bit integers (got ", py::len(seq), ")");
+  LtAlgoRaw r;
+  for (size_t i = 0; i < 8; ++i) r[i] = seq[i].cast<uint64_t>();
+  return r;
+}
+
+py::tuple raw_to(const LtAlgoRaw& r) {
+  py::tuple t(8);
+  for (size_t i = 0; i < 8; ++i) t[i] = py::int_(r[i]);
+  return t;
+}
+
+py::dict algo_config_dict(const LtAlgoRaw& raw) {
+  LtAlgoConfig c = read_algo_config(raw);
+  py::dict r;
+  r["raw"] = raw_to(raw);
+  r["algo_id"] = c.algo_id;
+  r["tile_id"] = c.tile_id;
+  r["stages_id"] = c.stages_id;
+  r["splitk"] = c.splitk;
+  r["reduction_id"] = c.reduction;
+  r["swizzle"] = c.swizzle;
+  r["custom_option"] = c.custom_option;
+  r["inner_shape_id"] = c.inner_shape_id;
+  r["cluster_id"] = c.cluster_id;
+  r["impl_flags"] = c.impl_flags;
+  return r;
+}
+
+LtAlgoRaw algo_with_config(const py::sequence& raw, const py::dict& change) {
+  LtAlgoConfig c;
+  auto take = [&](const char* key, int64_t& field) {
+    if (change.contains(key)) field = change[py::str(key)].cast<int64_t>();
+  };
+  for (const auto& item : change) {
+    const std::string key = item.first.cast<std::string>();
+    TORCH_CHECK(key == "tile_id" || key == "stages_id" || key == "splitk" || key == "reduction_id" ||
+                    key == "swizzle" || key == "custom_option" || key == "inner_shape_id" || key == "cluster_id",
+                "cannot set '", key, "'; settable: tile_id stages_id splitk reduction_id swizzle custom_option "
+                "inner_shape_id cluster_id");
+  }
+  take("tile_id", c.tile_id);
+  take("stages_id", c.stages_id);
+  take("splitk", c.splitk);
+  take("reduction_id", c.reduction);
+  take("swizzle", c.swizzle);
+  take("custom_option", c.custom_option);
+  take("inner_shape_id", c.inner_shape_id);
+  take("cluster_id", c.cluster_id);
+  return set_algo_config(raw_from(raw), c);
+}
+
+py::dict algo_result_dict(const LtAlgoResult& res) {
+  py::dict r = algo_config_dict(res.raw);
+  r["workspace_bytes"] = res.workspace_bytes;
+  r["waves_count"] = res.waves_count;
+  r["status"] = res.status;
+  r["status_name"] = res.status_name;
+  return r;
+}
+
+// GEMM description from a dict (keys of BlasGemmDesc; fp8 scales as CUDA float tensors).
+BlasGemmDesc desc_from(const py::dict& d, int device) {
+  BlasGemmDesc g;
+  auto get = [&](const char* key) { return d[py::str(key)]; };
+  g.dtype = get("dtype").cast<std::string>();
+  if (d.contains("out")) g.out = get("out").cast<std::string>();
+  g.trans_a = get("trans_a").cast<bool>();
+  g.trans_b = get("trans_b").cast<bool>();
+  g.m = get("m").cast<int64_t>(), g.n = get("n").cast<int64_t>(), g.k = get("k").cast<int64_t>();
+  g.lda = get("lda").cast<int64_t>(), g.ldb = get("ldb").cast<int64_t>(), g.ldd = get("ldd").cast<int64_t>();
+  if (d.contains("batch")) g.batch = get("batch").cast<int64_t>();
+  if (d.contains("stride_a")) g.stride_a = get("stride_a").cast<int64_t>();
+  if (d.contains("stride_b")) g.stride_b = get("stride_b").cast<int64_t>();
+  if (d.contains("stride_d")) g.stride_d = get("stride_d").cast<int64_t>();
+  if (d.contains("align_a")) g.align_a = get("align_a").cast<uint32_t>();
+  if (d.contains("align_b")) g.align_b = get("align_b").cast<uint32_t>();
+  if (d.contains("align_d")) g.align_d = get("align_d").cast<uint32_t>();
+  if (d.contains("fast_accum")) g.fast_accum = get("fast_accum").cast<bool>();
+  for (const char* key : {"a_scale", "b_scale"}) {
+    if (!d.contains(key) || get(key).is_none()) continue;
+    at::Tensor t = get(key).cast<at::Tensor>();
+    require_cuda_tensor(t, key);
+    TORCH_CHECK(t.scalar_type() == at::kFloat && t.numel() == 1, key, " must be one float32 element");
+    TORCH_CHECK(t.device().index() == device, key, " must be on cuda:", device);
+    (std::string(key) == "a_scale" ? g.a_scale : g.b_scale) = t.data_ptr();
+  }
+  return g;
+}
+
+void require_operand(const at::Tensor& t, const char* name, int device, int64_t need) {
+  require_cuda_tensor(t, name);
+  TORCH_CHECK(t.device().index() == device, name, " is on ", t.device(), ", the plan on cuda:", device);
+  TORCH_CHECK(int64_t(t.nbytes()) >= need, name, " holds ", t.nbytes(), " bytes, the GEMM reads/writes ", need);
+}
+
+// Python face of LtMatmulPlan: owns the plan, keeps its scale and workspace tensors alive.
+struct LtPlanPy {
+  int device;
+  std::unique_ptr<LtMatmulPlan> plan;
+  py::object keep;            // the description dict (holds the scale tensors)
+  at::Tensor workspace;
+  int64_t need_a, need_b, need_d;
+
+  LtPlanPy(const py::dict& d, int dev) : device(dev), keep(d) {
+    c10::cuda::CUDAGuard guard(device);
+    BlasGemmDesc g = desc_from(d, device);
+    plan = std::make_unique<LtMatmulPlan>(g);
+    need_a = bytes_a(g), need_b = bytes_b(g), need_d = bytes_d(g);
+  }
+  py::list heuristic(int top_k, uint64_t workspace_limit) {
+    c10::cuda::CUDAGuard guard(device);
+    py::list out;
+    for (const auto& r : plan->heuristic(top_k, workspace_limit)) out.append(algo_result_dict(r));
+    return out;
+  }
+  py::dict check(const py::sequence& raw) {
+    c10::cuda::CUDAGuard guard(device);
+    return algo_result_dict(plan->check(raw_from(raw)));
+  }
+  void set_algo(const py::sequence& raw) { plan->set_algo(raw_from(raw)); }
+  void set_workspace(const at::Tensor& ws) {
+    if (ws.numel() == 0) {
+      workspace = at::Tensor();
+      plan->set_workspace(nullptr, 0);
+      return;
+    }
+    require_operand(ws, "workspace", device, 0);
+    workspace = ws;
+    plan->set_workspace(ws.data_ptr(), ws.nbytes());
+  }
+  void run(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
+    require_operand(a, "a", device, need_a);
+    require_operand(b, "b", device, need_b);
+    require_operand(d, "d", device, need_d);
+    c10::cuda::CUDAGuard guard(device);
+    plan->run(a.data_ptr(), b.data_ptr(), d.data_ptr(), c10::cuda::getCurrentCUDAStream(device).stream());
+  }
+};
+
+struct CublasPlanPy {
+  int device;
+  std::unique_ptr<CublasGemmPlan> plan;
+  at::Tensor workspace;
+  int64_t need_a, need_b, need_d;
+
+  CublasPlanPy(const py::dict& d, int dev) : device(dev) {
+    c10::cuda::CUDAGuard guard(device);
+    BlasGemmDesc g = desc_from(d, device);
+    plan = std::make_unique<CublasGemmPlan>(g);
+    need_a = bytes_a(g), need_b = bytes_b(g), need_d = bytes_d(g);
+  }
+  void set_workspace(const at::Tensor& ws) {
+    if (ws.numel() == 0) {
+      workspace = at::Tensor();
+      plan->set_workspace(nullptr, 0);
+      return;
+    }
+    require_operand(ws, "workspace", device, 0);
+    workspace = ws;
+    plan->set_workspace(ws.data_ptr(), ws.nbytes());
+  }
+  void run(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
+    require_operand(a, "a", device, need_a);
+    require_operand(b, "b", device, need_b);
+    require_operand(d, "d", device, need_d);
+    c10::cuda::CUDAGuard guard(device);
+    plan->run(a.data_ptr(), b.data_ptr(), d.data_ptr(), c10::cuda::getCurrentCUDAStream(device).stream());
+  }
+};
+
+py::dict lt_enum_tables() {
+  py::dict tile, stages, cluster, out;
+  for (const auto& e : lt_tile_table()) tile[py::int_(e.id)] = py::make_tuple(e.v0, e.v1);
+  for (const auto& e : lt_stages_table()) stages[py::int_(e.id)] = py::make_tuple(e.v0, e.v1);
+  for (const auto& e : lt_cluster_table()) cluster[py::int_(e.id)] = py::make_tuple(e.v0, e.v1, e.v2);
+  out["tile"] = tile;
+  out["stages"] = stages;
+  out["cluster"] = cluster;
+  out["header_version"] = lt_enum_header_version();
+  return out;
+}
+
 // ---- peak (csrc/peak): compute-only microkernels -----------------------------------------------
 
 // ---- waves (csrc/waves): synthetic staircase kernel --------------------------------------------
+
+py::dict waves_staircase_attributes(int device, int64_t dynamic_smem_bytes) {
+  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+  StaircaseAttributes a = staircase_attributes(device, dynamic_smem_bytes);
+  py::dict r;
+  r["num_regs"] = a.num_regs;
+  r["static_smem_bytes"] = a.static_smem_bytes;
+  r["local_bytes"] = a.local_bytes;
+  r["max_threads_per_block"] = a.max_threads_per_block;
+  r["threads_per_cta"] = a.threads_per_cta;
+  r["max_dynamic_smem_bytes"] = a.max_dynamic_smem_bytes;
+  r["carveout_percent"] = a.carveout_percent;
+  r["reserved_smem_per_block"] = a.reserved_smem_per_block;
+  r["ctas_per_sm"] = a.ctas_per_sm;
+  r["binary_version"] = a.binary_version;
+  r["dynamic_smem_bytes"] = dynamic_smem_bytes;
+  return r;
+}
+
+int64_t waves_max_active_clusters(int device, int64_t cluster_size, int64_t dynamic_smem_bytes) {
+  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+  return staircase_max_active_clusters(device, static_cast<int>(cluster_size), dynamic_smem_bytes);
+}
+
+void waves_staircase(const at::Tensor& out, int64_t ctas, int64_t iters, int64_t dynamic_smem_bytes, double a,
+                     double b, bool store_all) {
+  require_cuda_tensor(out, "out");
+  TORCH_CHECK(out.scalar_type() == at::kFloat, "out must be float32");
+  TORCH_CHECK(!store_all || out.numel() >= ctas * int64_t(kStaircaseThreads),
+              "check mode needs out.numel() >= ctas * ", kStaircaseThreads);
+  c10::cuda::CUDAGuard guard(out.device());
+  staircase_launch(out.device().index(), out.data_ptr<float>(), ctas, iters, dynamic_smem_bytes,
+                   static_cast<float>(a), static_cast<float>(b), store_all, stream_of(out));
+}
+
+py::dict waves_occupancy_calc(py::dict q) {
+  OccupancyQuery o;
+  auto get = [&](const char* k, auto& field) {
+    if (q.contains(k)) field = q[k].cast<std::decay_t<decltype(field)>>();
+  };
+  get("cc_major", o.cc_major);
+  get("cc_minor", o.cc_minor);
+  get("max_threads_per_block", o.max_threads_per_block);
+  get("max_threads_per_sm", o.max_threads_per_sm);
+  get("regs_per_block", o.regs_per_block);
+  get("regs_per_sm", o.regs_per_sm);
+  get("warp_size", o.warp_size);
+  get("smem_per_block", o.smem_per_block);
+  get("smem_per_sm", o.smem_per_sm);
+  get("smem_per_block_optin", o.smem_per_block_optin);
+  get("reserved_smem_per_block", o.reserved_smem_per_block);
+  get("sm_count", o.sm_count);
+  get("threads_per_cta", o.threads_per_cta);
+  get("regs_per_thread", o.regs_per_thread);
+  get("static_smem", o.static_smem);
+  get("dynamic_smem", o.dynamic_smem);
+  get("max_dynamic_smem", o.max_dynamic_smem);
+  get("carveout_percent", o.carveout_percent);
+  OccupancyAnswer a = occupancy_calc(o);
+  py::dict r;
+  r["error"] = a.error;
+  r["ctas_per_sm"] = a.ctas_per_sm;
+  r["limiting"] = a.limiting;
+  r["limit_warps"] = a.limit_warps;
+  r["limit_regs"] = a.limit_regs;
+  r["limit_smem"] = a.limit_smem;
+  r["limit_blocks"] = a.limit_blocks;
+  r["limit_barriers"] = a.limit_barriers;
+  r["allocated_regs_per_cta"] = a.allocated_regs_per_cta;
+  r["allocated_smem_per_cta"] = a.allocated_smem_per_cta;
+  return r;
+}
 
 // ---- gemm (csrc/gemm): own GEMM kernels --------------------------------------------------------
 
@@ -102,10 +366,54 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // memory
 
   // blas gemm
+  m.def("lt_enum_tables", &lt_enum_tables,
+        "cuBLASLt enum ids as numbers: tile id -> (rows, cols) of D, stages id -> (K per stage, count; 0 = AUTO), "
+        "cluster id -> (x, y, z); header_version = the cuBLAS header they came from.");
+  m.def("lt_algo_config", [](const py::sequence& raw) { return algo_config_dict(raw_from(raw)); }, py::arg("raw"),
+        "Configuration ids (algo, tile, stages, split-K, reduction, swizzle, custom option, cluster) of a raw "
+        "cublasLtMatmulAlgo_t (8 uint64).");
+  m.def("lt_algo_with_config",
+        [](const py::sequence& raw, const py::dict& change) { return raw_to(algo_with_config(raw, change)); },
+        py::arg("raw"), py::arg("change"),
+        "A raw algorithm with configuration ids changed (cublasLtMatmulAlgoConfigSetAttribute); run it only after "
+        "LtMatmulPlan.check says it fits the problem.");
+  py::class_<LtPlanPy>(m, "LtMatmulPlan",
+                       "cuBLASLt matmul of one problem: D[m,n] = op(A) op(B), column-major (see gemm_desc.h).")
+      .def(py::init<const py::dict&, int>(), py::arg("desc"), py::arg("device"))
+      .def("heuristic", &LtPlanPy::heuristic, py::arg("top_k"), py::arg("workspace_limit"),
+           "cublasLtMatmulAlgoGetHeuristic: up to top_k algorithms (dicts), best first; [] if none fits.")
+      .def("check", &LtPlanPy::check, py::arg("raw"), "cublasLtMatmulAlgoCheck of an algorithm for this problem.")
+      .def("set_algo", &LtPlanPy::set_algo, py::arg("raw"))
+      .def("set_workspace", &LtPlanPy::set_workspace, py::arg("workspace"))
+      .def("run", &LtPlanPy::run, py::arg("a"), py::arg("b"), py::arg("d"), "One cublasLtMatmul on the current stream.")
+      .def_readonly("bytes_a", &LtPlanPy::need_a)
+      .def_readonly("bytes_b", &LtPlanPy::need_b)
+      .def_readonly("bytes_d", &LtPlanPy::need_d);
+  py::class_<CublasPlanPy>(m, "CublasGemmPlan", "cublasGemmEx (or strided-batched) of one problem, CUBLAS_GEMM_DEFAULT.")
+      .def(py::init<const py::dict&, int>(), py::arg("desc"), py::arg("device"))
+      .def("set_workspace", &CublasPlanPy::set_workspace, py::arg("workspace"))
+      .def("run", &CublasPlanPy::run, py::arg("a"), py::arg("b"), py::arg("d"), "One GEMM on the current stream.")
+      .def_readonly("bytes_a", &CublasPlanPy::need_a)
+      .def_readonly("bytes_b", &CublasPlanPy::need_b)
+      .def_readonly("bytes_d", &CublasPlanPy::need_d);
 
   // peak
 
   // waves
+  m.def("waves_staircase_attributes", &waves_staircase_attributes, py::arg("device"), py::arg("dynamic_smem_bytes"),
+        "Staircase kernel facts (registers, static/reserved smem in bytes) and the runtime's CTAs per SM "
+        "(cudaOccupancyMaxActiveBlocksPerMultiprocessor) for that dynamic smem per CTA.");
+  m.def("waves_staircase", &waves_staircase, py::arg("out"), py::arg("ctas"), py::arg("iters"),
+        py::arg("dynamic_smem_bytes"), py::arg("a") = 1.0, py::arg("b") = 1.0, py::arg("store_all") = false,
+        "Launches the staircase kernel on the current stream: ctas CTAs x 32 threads, iters dependent FFMAs each; "
+        "store_all writes x = tid%16 + iters*b*((tid+cta)%7) (for a = 1) to out[cta*32 + tid].");
+  m.def("waves_max_active_clusters", &waves_max_active_clusters, py::arg("device"), py::arg("cluster_size"),
+        py::arg("dynamic_smem_bytes"),
+        "Clusters of cluster_size x 1 x 1 staircase CTAs (dynamic smem in bytes each) resident at once "
+        "(cudaOccupancyMaxActiveClusters; sm_90+).");
+  m.def("waves_occupancy_calc", &waves_occupancy_calc, py::arg("query"),
+        "CTAs per SM by the toolkit's header-only occupancy calculator (cuda_occupancy.h), on the host, from a "
+        "dict of device limits and kernel resources (bytes, registers, threads).");
 
   // gemm (own kernels)
 }

@@ -54,12 +54,47 @@ section_validate() {
 
 
 # ---- section_gemm
+# bf16 8192^3: cuBLASLt's top 8 explored (tile/stages/cluster per row) beside cuBLAS and torch; then fp32,
+# tf32, fp16, fp8 (e4m3, bf16 out, fast accum) and int8 with the top 4 beside torch. ~1 minute on an H200.
+section_gemm() {
+  run gemm_bf16 90 $AK gemm --dtype bf16 --shape 8192x8192x8192 --algos 8 --backend cublaslt,cublas,torch \
+    --max-time 1.0 --out "$OUT/gemm_bf16"
+  run gemm_dtypes 120 $AK gemm --dtype fp32,tf32,fp16,fp8,int8 --shape 8192x8192x8192 --algos 4 \
+    --backend cublaslt,torch --max-time 1.0 --out "$OUT/gemm_dtypes"
+  $PY bench/gemm_dtypes.py --summary "$OUT/gemm_bf16" --summary "$OUT/gemm_dtypes" >"$OUT/gemm_summary.txt" 2>&1
+  sed 's/^/gemm       /' "$OUT/gemm_summary.txt" >>"$SUMMARY"
+}
 
 
 # ---- section_peak
 
 
 # ---- section_waves
+# staircase (1 and 2 CTAs/SM: every step at its predicted CTA count?) and a fixed-algorithm bf16 N-sweep at
+# M=K=8192, N=128..8192 step 128, with the Pearson r of predicted vs measured time, then the default-algorithm
+# sweep (N step 256) whose dips the algorithm switches and waves explain. About 1.5 minutes.
+section_waves() {
+  run waves_staircase 100 $AK waves staircase --ctas-per-sm 1,2 --waves 3 --per-wave 6 --max-time 0.1 \
+    --out "$OUT/waves" --plot "$OUT/waves/waves_staircase.png"
+  local rc=$?
+  grep -E "^[0-9]+ CTA/SM:|verdict" "$OUT/waves_staircase.log" | while read -r line; do note waves "" "$line"; done
+  local backend=(--backend cublaslt --fixed-algo)
+  if ! $PY -c "import accelkern.gemm" 2>/dev/null; then
+    backend=(--backend torch --tile 128x256)
+    note waves "n/a" "accelkern.gemm missing: N-sweep through torch with an assumed 128x256 tile"
+  fi
+  run waves_sweep 150 $AK waves sweep --m 8192 --k 8192 --n 128:8192:128 --dtype bf16 "${backend[@]}" \
+    --max-time 0.3 --out "$OUT/waves" --plot "$OUT/waves/waves_sweep_fixed.png"
+  rc=$((rc | $?))
+  grep -E "Pearson|fixed algorithm|fit:" "$OUT/waves_sweep.log" | while read -r line; do note waves "" "$line"; done
+  if [ "${backend[1]}" = cublaslt ]; then  # what users get: cuBLASLt's own choice per shape, coarser grid
+    run waves_sweep_default 90 $AK waves sweep --m 8192 --k 8192 --n 256:8192:256 --dtype bf16 --backend cublaslt \
+      --max-time 0.2 --out "$OUT/waves_default" --plot "$OUT/waves/waves_sweep_default.png"
+    rc=$((rc | $?))
+    grep -E "Pearson|switch" "$OUT/waves_sweep_default.log" | head -8 | while read -r line; do note waves "" "$line"; done
+  fi
+  return "$rc"
+}
 
 
 # ---- section_mamf

@@ -1,0 +1,503 @@
+"""accelkern gemm: parsing and rules, FLOP accounting, tolerances, cuBLASLt enum tables and algorithm
+read-back (CPU), the CLI; and on a GPU every dtype x backend correct on aligned and odd shapes, every
+explored algorithm correct, fp8 and int8 exact on small integers."""
+import importlib.util
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from accelkern import _ext, checks, gemm as g
+from accelkern.cli import cli
+from accelkern.errors import AccelkernError, Unavailable
+from accelkern.results import Row
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+needs_ext = pytest.mark.skipif(_ext.load() is None, reason=f"accelkern._C not built: {_ext.error()}")
+
+
+# ---- parsing and rules -----------------------------------------------------------------------------
+
+def test_parse_dtypes_lists_aliases_and_all():
+    assert g.parse_dtypes("bf16, fp8") == ["bf16", "fp8"]
+    assert g.parse_dtypes("e4m3,fp8_e4m3,fp8") == ["fp8"]
+    assert g.parse_dtypes("all") == list(g.MAIN_DTYPES)
+    assert g.parse_dtypes("int8,all")[0] == "int8" and len(g.parse_dtypes("int8,all")) == len(g.MAIN_DTYPES)
+    with pytest.raises(AccelkernError, match="dtype 'fp4' not supported; allowed: fp32"):
+        g.parse_dtypes("bf16,fp4")
+    with pytest.raises(AccelkernError, match="empty"):
+        g.parse_dtypes(" , ")
+
+
+@pytest.mark.parametrize("text,err", [("8192x8192", "MxNxK"), ("axbxc", "MxNxK"), ("0x8x8", "positive"),
+                                      ("-1x2x3", "MxNxK"), ("8x8x4294967296", "at most"), ("", "empty")])
+def test_parse_shapes_rejects_bad_input_in_one_line(text, err):
+    with pytest.raises(AccelkernError, match=err) as exc:
+        g.parse_shapes(text)
+    assert "\n" not in str(exc.value)
+
+
+def test_parse_shapes_and_backends_and_layouts():
+    assert g.parse_shapes("8192x8192x8192, 1X4096x4112") == [(8192, 8192, 8192), (1, 4096, 4112)]
+    assert g.parse_backends("cublaslt,torch,cublaslt") == ["cublaslt", "torch"]
+    with pytest.raises(AccelkernError, match="allowed: cublaslt, cublas, torch"):
+        g.parse_backends("cutlass")
+    assert g.parse_layout(None) == "tn" and g.parse_layout("NT") == "nt"
+    with pytest.raises(AccelkernError, match="allowed: tn, nn, nt, tt"):
+        g.parse_layout("tx")
+
+
+@pytest.mark.parametrize("layout,ta,tb,lda,ldb", [("tn", True, False, 40, 40), ("nn", False, False, 24, 40),
+                                                  ("nt", False, True, 24, 56), ("tt", True, True, 40, 56)])
+def test_storage_leading_dimensions(layout, ta, tb, lda, ldb):
+    st = g.storage(layout, 24, 56, 40)   # M=24, N=56, K=40
+    assert (st["trans_a"], st["trans_b"], st["lda"], st["ldb"], st["ldd"]) == (ta, tb, lda, ldb, 24)
+    assert st["d"] == (24, 56)
+
+
+def _cublas_reference(a_flat, b_flat, st, m, n, k):
+    """D = op(A) op(B) straight from cuBLAS's column-major definition: X(i, j) = flat[j * ld + i]."""
+    d = [[0.0] * n for _ in range(m)]
+    A = lambda i, j: a_flat[j * st["lda"] + i]
+    B = lambda i, j: b_flat[j * st["ldb"] + i]
+    for r in range(m):
+        for c in range(n):
+            acc = 0.0
+            for p in range(k):
+                av = A(p, r) if st["trans_a"] else A(r, p)
+                bv = B(c, p) if st["trans_b"] else B(p, c)
+                acc += av * bv
+            d[r][c] = acc
+    return d
+
+
+@pytest.mark.parametrize("layout", g.LAYOUTS)
+def test_reference_views_agree_with_the_column_major_descriptors(layout):
+    """The float64 reference (col_major_op views of the stored tensors) computes exactly what cuBLAS is told
+    to compute (rows, cols, ld and transposes from storage()), and D read back as [M, N] matches."""
+    import torch
+    m, n, k = 3, 5, 4
+    st = g.storage(layout, m, n, k)
+    (ra, ca), (rb, cb) = st["a"], st["b"]
+    a = torch.arange(1, ra * ca + 1, dtype=torch.float64).reshape(ca, ra)   # stored as the code does
+    b = torch.arange(1, rb * cb + 1, dtype=torch.float64).reshape(cb, rb) * 0.5 - 3
+    want = _cublas_reference(a.flatten().tolist(), b.flatten().tolist(), st, m, n, k)
+    got = g.col_major_op(a, st["trans_a"]) @ g.col_major_op(b, st["trans_b"])
+    assert got.shape == (m, n)
+    assert got.tolist() == want
+    d_stored = torch.tensor(want).t().contiguous().flatten()               # what cuBLAS writes, ld = M
+    d = d_stored.reshape(n, m)
+    assert g.col_major_op(d, False).tolist() == want
+
+
+def test_layout_rules_state_the_rule():
+    hopper, blackwell, ampere = (9, 0), (10, 0), (8, 0)
+    why = g.layout_rule_violation("fp8", 4096, 4096, 4096, "nn", hopper)
+    assert why and "layout tn" in why and "got nn" in why
+    assert g.layout_rule_violation("fp8", 4096, 4096, 4096, "nn", blackwell) is None
+    assert g.layout_rule_violation("fp8", 4096, 129, 4096, "tn", hopper) is None
+    why = g.layout_rule_violation("fp8_e4m3_e5m2", 1000, 4096, 4096, "tn", hopper)
+    assert why and "multiples of 16" in why and "M=1000" in why
+    why = g.layout_rule_violation("int8", 128, 128, 130, "tn", ampere)
+    assert why and "multiples of 4" in why and "K % 4" in why
+    assert g.layout_rule_violation("int8", 127, 129, 1000, "tn", ampere) is None
+    assert "lda=127" in g.layout_rule_violation("int8", 127, 128, 1000, "nn", ampere)
+    for d in ("fp32", "tf32", "fp16", "fp16_acc16", "bf16"):
+        assert g.layout_rule_violation(d, 1, 127, 129, "nt", hopper) is None
+
+
+def test_check_requests_strict_and_lenient():
+    reqs = [g.GemmRequest("fp8", 1000, 128, 4096), g.GemmRequest("bf16", 1000, 128, 4096)]
+    with pytest.raises(AccelkernError, match="fp8 1000x128x4096: fp8 needs K and M to be multiples of 16"):
+        g.check_requests(reqs, (9, 0))
+    bad = g.check_requests(reqs, (9, 0), strict=False)
+    assert [r.dtype for r, _ in bad] == ["fp8"]
+
+
+def test_flops_batch_and_workspace_default():
+    s = g.BatchedShape(8192, 4096, 1024)
+    assert s.flops == 2 * 8192 * 4096 * 1024 and str(s) == "8192x4096x1024"
+    b = g.BatchedShape(127, 129, 1000, batch=3)
+    assert b.flops == 3 * 2 * 127 * 129 * 1000 and str(b) == "127x129x1000x3b"
+    assert g.GemmRequest("bf16", 2, 3, 5, batch=7).shape.flops == 7 * 2 * 2 * 3 * 5
+    assert g.default_workspace_bytes((9, 0)) == 32 << 20 and g.default_workspace_bytes((10, 0)) == 32 << 20
+    assert g.default_workspace_bytes((8, 0)) == 4 << 20 and g.default_workspace_bytes(None) == 4 << 20
+
+
+def test_alignment_is_the_largest_common_power_of_two():
+    assert g._pow2_align(8192 * 2) == 256
+    assert g._pow2_align(127 * 2) == 2
+    assert g._pow2_align(129) == 1
+    assert g._pow2_align(1000 * 2, 1000 * 127 * 2) == 16
+    assert g._pow2_align(48, 0) == 16
+
+
+def test_every_dtype_has_a_tolerance_and_exact_integers():
+    for d in g.DTYPES.values():
+        assert d.tolerance_key in checks.TOLERANCES
+        assert d.base in ("fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+    assert g.gemm_dtype("fp16_acc16").tolerance_key == "fp16_acc16"
+    assert g.gemm_dtype("fp8_e5m2_e4m3").tolerance_key == "fp8"
+    assert checks.tolerance(g.gemm_dtype("int8").tolerance_key) == 0.0
+    assert checks.tolerance("fp32") < checks.tolerance("tf32") <= checks.tolerance("bf16")
+
+
+def test_cublas_refuses_fp8_with_the_reason():
+    with pytest.raises(Unavailable, match="cublasGemmEx has no fp8"):
+        g.CublasGemm("fp8", 128, 128, 128, "cpu")
+
+
+def test_blas_paths_need_cuda():
+    with pytest.raises(Unavailable, match="need a CUDA device"):
+        g.CublasLtGemm("bf16", 128, 128, 128, "cpu")
+    assert g.capability_missing("bf16", "cpu").startswith("cuBLAS/cuBLASLt need a CUDA device")
+
+
+# ---- cuBLASLt enum tables and algorithm read-back ----------------------------------------------------
+
+def _generator():
+    spec = importlib.util.spec_from_file_location(
+        "gen_lt_enum_tables", os.path.join(HERE, "..", "csrc", "blas", "gen_lt_enum_tables.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@needs_ext
+def test_enum_tables_match_the_header():
+    gen = _generator()
+    header = gen.find_header()
+    if header is None:
+        pytest.skip("cublasLt.h not found")
+    parsed = gen.parse(header)
+    t = g.enum_tables()
+    built = {"tile": sorted((i, r, c) for i, (r, c) in t["tile"].items()),
+             "stages": sorted((i, k, n) for i, (k, n) in t["stages"].items()),
+             "cluster": sorted((i, x, y, z) for i, (x, y, z) in t["cluster"].items())}
+    if parsed["version"] == t["header_version"]:
+        assert built == {k: parsed[k] for k in built}
+    else:  # a newer header may add ids; every id we know keeps its meaning
+        for k in built:
+            assert set(built[k]) <= set(parsed[k]), k
+    assert len(t["tile"]) > 600 and len(t["stages"]) > 30 and len(t["cluster"]) > 40
+
+
+@needs_ext
+def test_enum_to_numbers():
+    assert g.tile_dims(23) == (128, 256)      # CUBLASLT_MATMUL_TILE_128x256
+    assert g.tile_dims(24) == (256, 128)
+    assert g.tile_dims(1) == (8, 8)
+    assert g.tile_dims(0) is None             # UNDEFINED
+    assert g.tile_dims(10**6) is None         # an id from a newer library
+    assert g.stages_dims(15) == (64, 3)       # CUBLASLT_MATMUL_STAGES_64x3
+    assert g.stages_dims(36) == (128, None)   # 128xAUTO
+    assert g.cluster_dims(3) == (2, 1, 1)     # CUBLASLT_CLUSTER_SHAPE_2x1x1
+    assert g.cluster_dims(5) == (1, 2, 1)
+    assert g.cluster_dims(0) is None          # AUTO
+    assert g.mma_kind(0x2 | (0x2 << 8)) == "hmma" and g.mma_kind(-1) is None
+
+
+@needs_ext
+def test_algo_config_round_trip_to_algo_info():
+    C = _ext.load()
+    raw = C.lt_algo_with_config([0] * 8, {"tile_id": 23, "stages_id": 15, "splitk": 4, "reduction_id": 1,
+                                          "swizzle": 1, "custom_option": 2, "cluster_id": 3})
+    d = dict(C.lt_algo_config(raw), workspace_bytes=1 << 20, waves_count=1.25)
+    a = g.algo_info(5, d)
+    assert (a.index, a.tile, a.tile_m, a.tile_n) == (5, "128x256", 128, 256)
+    assert (a.stages, a.stages_k, a.stages_str) == (3, 64, "64x3")
+    assert (a.cluster, a.cluster_m, a.cluster_n) == ("2x1x1", 2, 1)
+    assert (a.splitk, a.reduction, a.swizzle, a.custom_option) == (4, "inplace", 1, 2)
+    assert (a.workspace_bytes, a.waves_count) == (1 << 20, 1.25)
+    assert a.raw == tuple(raw) and len(a.raw) == 8
+    assert a.label == "#5 algo 0, 128x256, stages 64x3, cluster 2x1x1, splitK 4 (inplace)"
+    cfg = a.config()
+    assert "raw" not in cfg and cfg["algo_index"] == 5 and cfg["tile"] == "128x256"
+    json.dumps(cfg)
+    # a zero descriptor reads back as 'undefined' everywhere
+    z = g.algo_info(0, dict(C.lt_algo_config([0] * 8)))
+    assert (z.tile, z.stages, z.cluster, z.splitk, z.reduction) == (None, None, None, 1, "none")
+    with pytest.raises(RuntimeError, match="cannot set 'algo_id'"):
+        C.lt_algo_with_config(raw, {"algo_id": 3})
+
+
+def _row(value, idx, tile, note=None):
+    return Row(suite="gemm", name="cublasLt", dtype="bf16", shape="8192x8192x8192", layout="tn",
+               backend="cublaslt", kernel=f"#{idx} algo 66", value=value, metric="TFLOPS", correct=True,
+               config={"tile": tile, "stages_str": "64x4", "cluster": "2x1x1", "splitk": 1, "reduction": "none",
+                       "waves_count": 0.97, "swizzle": 1, "custom_option": 0, "workspace_bytes": 4 << 20},
+               note=note)
+
+
+def test_explorer_rows_sorted_by_measured_throughput_and_formatted():
+    from accelkern import report
+    rows = [_row(700.0, 0, "128x256"), _row(760.5, 1, "256x128", "best of 3"), _row(None, 2, "64x64"),
+            Row(suite="gemm", name="torch.mm", dtype="bf16", shape="8192x8192x8192", backend="torch",
+                value=720.0, metric="TFLOPS")]
+    ordered = g.order_rows(rows)
+    assert [r.kernel for r in ordered[:3]] == ["#1 algo 66", "#0 algo 66", "#2 algo 66"]
+    assert ordered[3].backend == "torch"
+    text = report.text_table(ordered, g.columns())
+    head = text.splitlines()[0].split()
+    for col in ("algo", "tile", "stages", "cluster", "splitK", "swizzle", "custom", "workspace", "waves", "measured"):
+        assert col in head
+    line = text.splitlines()[2]
+    assert "256x128" in line and "760.5 TFLOPS" in line and "2x1x1" in line and "64x4" in line
+    assert "0.97" in line and "best of 3" in line and "4MiB" in line
+
+
+# ---- CLI ---------------------------------------------------------------------------------------------
+
+def _run(args):
+    return CliRunner().invoke(cli, ["gemm"] + args)
+
+
+def test_cli_help_documents_the_options():
+    r = _run(["--help"])
+    assert r.exit_code == 0
+    for opt in ("--dtype", "--shape", "--batch", "--backend", "--algos", "--algo-index", "--layout", "--fp8-out",
+                "--fp8-fast-accum", "--workspace", "--check", "--max-time", "--json", "--csv", "--out"):
+        assert opt in r.output
+    assert "32MiB on sm_90+" in " ".join(r.output.split())
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--dtype", "fp4"], "dtype 'fp4' not supported"),
+    (["--shape", "8x8"], "use MxNxK"),
+    (["--shape", "0x8x8"], "must be positive"),
+    (["--backend", "cutlass"], "allowed: cublaslt, cublas, torch"),
+    (["--algos", "4", "--algo-index", "1"], "exclusive"),
+    (["--dtype", "bf16", "--fp8-out", "fp32"], "fp8 dtypes only"),
+    (["--workspace", "lots"], "size 'lots' not understood"),
+])
+def test_cli_bad_input_is_one_error_line(args, msg):
+    r = _run(args + ["--device", "cpu"])
+    assert r.exit_code != 0
+    assert msg in r.output
+    assert "Traceback" not in r.output
+
+
+def test_cli_on_cpu_runs_torch_and_skips_the_blas_paths(tmp_path):
+    r = _run(["--device", "cpu", "--dtype", "fp32,int8", "--shape", "64x48x32,3x5x7",
+              "--backend", "cublaslt,cublas,torch", "--max-time", "0.2", "--json", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout if hasattr(r, "stdout") else r.output)
+    rows = doc["rows"]
+    assert len(rows) == 2 * 2 * 3
+    torch_rows = [x for x in rows if x["backend"] == "torch"]
+    assert len(torch_rows) == 4 and all(x["status"] == "ok" and x["correct"] for x in torch_rows)
+    for x in torch_rows:
+        m, n, k = (int(v) for v in x["shape"].split("x"))
+        assert x["flops"] == 2 * m * n * k
+        assert x["value"] == pytest.approx(x["flops"] / (x["median_ms"] * 1e-3) / 1e12)
+    blas = [x for x in rows if x["backend"] != "torch"]
+    assert all(x["status"] == "skipped" and "CUDA device" in x["note"] for x in blas)
+    for ext in ("jsonl", "csv", "md"):
+        assert (tmp_path / f"gemm.{ext}").exists()
+
+
+def test_validate_registers_the_gemm_suite_for_cuda():
+    from accelkern import validate
+    validate.load_suites()
+    s = validate.SUITES["gemm"]
+    assert s.devices == ("cuda",) and "cuBLASLt" in s.needs
+
+
+# ---- GPU ---------------------------------------------------------------------------------------------
+
+ALIGNED = [(256, 512, 1024), (4096, 4096, 4096)]
+ODD = [(1, 256, 512), (127, 129, 1000), (129, 127, 64), (1000, 1000, 1000), (4096 + 16, 257, 1024)]
+
+
+def _fit(dtype, shape):
+    """The shape moved onto the dtype's rule (fp8: M and K multiples of 16) so odd N/M still get tested."""
+    m, n, k = shape
+    if g.gemm_dtype(dtype).fp8:
+        m, k = -(-m // 16) * 16, -(-k // 16) * 16
+    return m, n, k
+
+
+def _gpu_cc():
+    import torch
+    return torch.cuda.get_device_capability()
+
+
+def _skip_unless_supported(dtype):
+    why = g.capability_missing(dtype, "cuda")
+    if why:
+        pytest.skip(why)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["cublaslt", "cublas"])
+@pytest.mark.parametrize("dtype", list(g.DTYPES))
+@pytest.mark.parametrize("shape", ALIGNED + ODD, ids=lambda s: "x".join(map(str, s)))
+def test_gpu_blas_correct(dtype, backend, shape):
+    _skip_unless_supported(dtype)
+    if backend == "cublas" and not g.gemm_dtype(dtype).cublas:
+        pytest.skip("cublasGemmEx has no fp8")
+    m, n, k = _fit(dtype, shape)
+    if dtype == "fp16_acc16" and k > 1024:
+        k = 1024   # fp16 accumulation error grows with K past the fp16_acc16 tolerance
+    cls = g.CublasLtGemm if backend == "cublaslt" else g.CublasGemm
+    try:
+        w = cls(dtype, m, n, k, "cuda", slots=1)
+    except Unavailable as exc:
+        if dtype != "int8":
+            raise
+        pytest.skip(f"the library refuses this int8 shape: {exc}")  # listed by -rs, never silent
+    try:
+        ok, err, tol = w.check()
+        assert ok, f"{dtype} {backend} {m}x{n}x{k}: error {err} > {tol}"
+    finally:
+        w.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", g.LAYOUTS)
+@pytest.mark.parametrize("dtype", ["fp32", "tf32", "fp16", "bf16"])
+def test_gpu_every_layout_and_batch(dtype, layout):
+    _skip_unless_supported(dtype)
+    for cls in (g.CublasLtGemm, g.CublasGemm):
+        w = cls(dtype, 129, 127, 200, "cuda", layout=layout, batch=3, slots=1)
+        try:
+            ok, err, tol = w.check()
+            assert ok, f"{cls.__name__} {dtype} {layout}: {err} > {tol}"
+        finally:
+            w.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["fp32", "tf32", "fp16", "bf16", "fp8", "int8"])
+@pytest.mark.parametrize("shape", [(256, 512, 1024), (127, 129, 1008)], ids=lambda s: "x".join(map(str, s)))
+def test_gpu_torch_backend_correct(dtype, shape):
+    from accelkern import torch_backend
+    _skip_unless_supported(dtype)
+    m, n, k = _fit(dtype, shape)
+    if dtype in ("fp8", "int8"):
+        n = -(-n // 16) * 16   # torch._scaled_mm / _int_mm want N (and K) multiples of 16 / 8
+        m = max(m, 32)
+    w = torch_backend.TorchGemm(dtype, m, n, k, "cuda", slots=1)
+    try:
+        ok, err, tol = w.check()
+        assert ok, (err, tol)
+    finally:
+        w.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["bf16", "fp8", "int8", "tf32"])
+def test_gpu_every_explored_algorithm_correct(dtype):
+    _skip_unless_supported(dtype)
+    w = g.CublasLtGemm(dtype, 2048, 1024, 4096, "cuda", top_k=8, slots=1)
+    try:
+        algos = w.algos
+        assert algos, "the heuristic offered nothing"
+        assert [a.index for a in algos] == list(range(len(algos)))
+        for a in algos:
+            assert a.workspace_bytes <= w.ops.workspace_bytes
+            w.set_algo(a)
+            ok, err, tol = w.check()
+            assert ok, f"{a.label}: {err} > {tol}"
+            if _gpu_cc() >= (8, 0):
+                assert a.tile_m and a.tile_n, f"{a.label}: tile not decoded (id {a.tile_id})"
+    finally:
+        w.close()
+
+
+@pytest.mark.gpu
+def test_gpu_heuristic_algos_reused_by_raw_data():
+    _skip_unless_supported("bf16")
+    algos = g.heuristic_algos("bf16", 4096, 4096, 4096, top_k=4)
+    assert algos and algos[0].index == 0 and len(algos[0].raw) == 8
+    w = g.CublasLtGemm("bf16", 4096, 4096, 4096, algo=algos[-1], slots=1)
+    try:
+        assert w.algo.raw == algos[-1].raw and w.algo.algo_id == algos[-1].algo_id
+        assert w.check()[0]
+        w.set_algo(1)
+        assert w.algo.index == 1
+    finally:
+        w.close()
+    with pytest.raises(Unavailable, match="out of range"):
+        g.CublasLtGemm("bf16", 512, 512, 512, algo=500, slots=1, top_k=2)
+
+
+@pytest.mark.gpu
+def test_gpu_int8_exact():
+    _skip_unless_supported("int8")
+    for values in ("normal", "small_int"):
+        for cls in (g.CublasLtGemm, g.CublasGemm):
+            w = cls("int8", 1000, 1000, 4096, "cuda", values=values, slots=1)
+            try:
+                ok, err, tol = w.check()
+                assert ok and err == 0.0 and tol == 0.0
+            finally:
+                w.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["fp8", "fp8_e4m3_e5m2", "fp8_e5m2_e4m3"])
+def test_gpu_fp8_exact_on_small_integers(dtype):
+    _skip_unless_supported(dtype)
+    # fp32 out, fp32 accumulation: |sums| <= 4K are exact; scales 2.0 * 0.25 exact too
+    w = g.CublasLtGemm(dtype, 1024, 1000, 1024, values="small_int", out="fp32", fast_accum=False, slots=1)
+    try:
+        ok, err, _ = w.check()
+        assert ok and err == 0.0, err
+    finally:
+        w.close()
+    # bf16 out: with K = 64 every |sum| * 0.5 <= 128 is a bf16 integer or half-integer
+    for fast in (False, True):
+        w = g.CublasLtGemm(dtype, 256, 129, 64, values="small_int", fast_accum=fast, slots=1)
+        try:
+            ok, err, _ = w.check()
+            assert ok and err == 0.0, (fast, err)
+        finally:
+            w.close()
+
+
+@pytest.mark.gpu
+def test_gpu_refusals():
+    if _gpu_cc() < (8, 9):
+        with pytest.raises(Unavailable, match="fp8 needs sm_89 or newer"):
+            g.CublasLtGemm("fp8", 128, 128, 128)
+    elif _gpu_cc() < (10, 0):
+        with pytest.raises(AccelkernError, match="layout tn"):
+            g.CublasLtGemm("fp8", 128, 128, 128, layout="nn")
+    with pytest.raises(AccelkernError, match="multiples of 4"):
+        g.CublasLtGemm("int8", 128, 128, 130)
+    with pytest.raises(Unavailable, match=r"needs .* GiB .* free"):
+        g.CublasLtGemm("bf16", 400000, 400000, 400000)
+
+
+@pytest.mark.gpu
+def test_gpu_cli_explorer(tmp_path):
+    r = _run(["--dtype", "bf16", "--shape", "1024x1024x1024", "--algos", "3", "--max-time", "0.3", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout if hasattr(r, "stdout") else r.output)["rows"]
+    lt = [x for x in rows if x["backend"] == "cublaslt"]
+    assert 1 <= len(lt) <= 3 and all(x["correct"] for x in lt)
+    assert sum("best of" in (x["note"] or "") for x in lt) == 1
+    vals = [x["value"] for x in lt]
+    assert vals == sorted(vals, reverse=True)
+    assert all(x["config"]["tile"] for x in lt)
+    assert [x for x in rows if x["backend"] == "torch"][0]["correct"]
+
+
+def test_bench_summary_picks_the_fastest_correct_algorithm(tmp_path):
+    from accelkern.results import ResultWriter, RunHeader
+    spec = importlib.util.spec_from_file_location("gemm_dtypes", os.path.join(HERE, "..", "bench", "gemm_dtypes.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    w = ResultWriter(str(tmp_path), RunHeader(command="gemm", device="test", device_kind="cuda"), stem="gemm")
+    fast_wrong = _row(900.0, 3, "64x64")
+    fast_wrong.correct = False
+    for r in (_row(700.0, 0, "128x256"), _row(781.0, 1, "256x128", "best of 3"), fast_wrong,
+              Row(suite="gemm", name="torch.mm", dtype="bf16", shape="8192x8192x8192", backend="torch",
+                  value=710.0, metric="TFLOPS", correct=True)):
+        w.write(r)
+    w.close()
+    text = bench.summarize([str(tmp_path)])
+    line = text.splitlines()[1]
+    assert "781.0" in line and "256x128" in line and "710.0" in line and "1.10" in line and "900" not in line

@@ -1,0 +1,649 @@
+"""Tile/wave model (hand-computed cases), occupancy arithmetic (against the toolkit's calculator), shape
+suggestions, sweep ranges, plots and the CLI on the CPU; the staircase kernel on a GPU (`gpu` mark)."""
+import itertools
+import json
+import math
+import os
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+from accelkern import waves as wv
+from accelkern import waves_sweep as ws
+from accelkern.cli import cli
+from accelkern.errors import AccelkernError
+from accelkern.results import Row
+
+H100 = wv.SmLimits()  # sm_90 defaults: 132-SM H100/H200 class
+
+
+# ---- tiles and waves -----------------------------------------------------------------------------
+
+def test_issue_example_8192x1408_tile_128x256_132_sms():
+    a = wv.analyze(8192, 1408, 8192, wv.Launch(128, 256, 132, 1))
+    assert (a.tiles_m, a.tiles_n, a.tiles, a.ctas, a.resident) == (64, 6, 384, 384, 132)
+    assert round(a.waves, 2) == 2.91 and a.full_waves == 3
+    assert a.last_wave_ctas == 120 and round(a.last_wave_fill, 2) == 0.91
+    assert a.tile_efficiency == pytest.approx(1408 / 1536)
+    assert a.wave_efficiency == pytest.approx(384 / 396)
+    assert a.efficiency == pytest.approx(1408 / 1536 * 384 / 396)
+    assert a.useful_flops == 2.0 * 8192 * 1408 * 8192
+    assert a.quantized_flops == 2.0 * 3 * 132 * 128 * 256 * 8192
+
+
+def test_two_ctas_per_sm_halves_the_waves():
+    a = wv.analyze(8192, 1408, 8192, wv.Launch(128, 256, 132, ctas_per_sm=2))
+    assert a.resident == 264 and a.waves == pytest.approx(384 / 264) and a.full_waves == 2
+    assert a.last_wave_ctas == 120
+
+
+def test_exact_multiple_is_one_full_wave():
+    a = wv.analyze(128 * 12, 256 * 11, 4096, wv.Launch(128, 256, 132))
+    assert a.tiles == 132 and a.waves == 1.0 and a.full_waves == 1 and a.last_wave_fill == 1.0
+    assert a.efficiency == 1.0
+
+
+def test_split_k_and_batch_multiply_tiles_and_shorten_k():
+    a = wv.analyze(1024, 1024, 1000, wv.Launch(128, 128, 108, split_k=3, batch=2))
+    assert a.tiles == 8 * 8 * 3 * 2 == 384
+    assert a.k_per_split == 334
+    assert a.useful_flops == 2.0 * 1024 * 1024 * 1000 * 2
+    assert a.full_waves == 4  # 384 / 108 = 3.56
+    assert a.quantized_flops == 2.0 * 4 * 108 * 128 * 128 * 334
+
+
+def test_clusters_round_the_grid_and_the_resident_ctas():
+    # 5 x 3 tiles with 2x1 clusters: the grid becomes 6 x 3 CTAs
+    a = wv.analyze(5 * 128, 3 * 256, 512, wv.Launch(128, 256, 132, cluster_m=2))
+    assert a.tiles == 15 and a.ctas == 18
+    # clusters of 4 inside GPCs of 18, 18, 18, 18, 18, 18, 16 and 8 SMs: 4 per GPC of 18 (16 CTAs), 4 and 2
+    assert wv.resident_ctas(132, 1, 4, (18,) * 6 + (16, 8)) == 6 * 16 + 16 + 8 == 120
+    assert wv.resident_ctas(132, 2, 4, (18,) * 6 + (16, 8)) == 6 * 36 + 32 + 16 == 264
+    assert wv.resident_ctas(132, 1, 2) == 132 and wv.resident_ctas(132, 1, 8) == 128
+
+
+def test_runtime_cluster_count_overrides_the_estimate():
+    # e.g. GPCs with odd SM counts: 64 clusters of 2 fit, not 66 -> 128 resident CTAs, 384 tiles = 3 waves
+    L = wv.Launch(128, 256, 132, cluster_m=2, active_clusters=64)
+    assert L.resident_ctas == 128
+    a = wv.analyze(8192, 1408, 8192, L)
+    assert a.ctas == 384 and a.waves == 3.0 and a.full_waves == 3 and a.last_wave_fill == 1.0
+    assert wv.Launch(128, 256, 132, cluster_m=2, active_clusters=70).resident_ctas == 132  # capped at SMs
+
+
+def test_persistent_kernel_tiles_per_cta_are_the_waves():
+    a = wv.analyze(8192, 1408, 8192, wv.Launch(128, 256, 132, persistent=True))
+    assert a.max_tiles_per_cta == 3 == a.full_waves
+
+
+def test_bad_launch_and_shape_are_one_line_errors():
+    with pytest.raises(AccelkernError, match="tile-m must be >= 1"):
+        wv.Launch(0, 256, 132)
+    with pytest.raises(AccelkernError, match="add up to"):
+        wv.Launch(128, 256, 132, gpc_sms=(66, 60))
+    with pytest.raises(AccelkernError, match="positive"):
+        wv.analyze(0, 1, 1, wv.Launch(128, 128, 1))
+
+
+# ---- predictions ---------------------------------------------------------------------------------
+
+def test_time_is_full_waves_times_the_per_wave_time():
+    a = wv.analyze(8192, 1408, 8192, wv.Launch(128, 256, 132))
+    wave = 132 * 2 * 128 * 256 * 8192 / 989e12
+    assert wv.per_wave_seconds(a, 989) == pytest.approx(wave)
+    assert wv.predicted_seconds(a, 989) == pytest.approx(3 * wave)
+    assert wv.predicted_seconds(a, 989, efficiency=0.5) == pytest.approx(6 * wave)
+    # useful TFLOPS at the quantization ceiling: peak x efficiency
+    assert wv.tflops(a.useful_flops, wv.predicted_seconds(a, 989)) == pytest.approx(989 * a.efficiency)
+    with pytest.raises(AccelkernError):
+        wv.per_wave_seconds(a, 0)
+
+
+def test_fits_and_pearson():
+    u = [1.0, 2.0, 3.0, 4.0]
+    assert wv.fit_scale(u, [2.0, 4.0, 6.0, 8.0]) == pytest.approx(2.0)
+    assert wv.fit_affine(u, [3.0, 5.0, 7.0, 9.0]) == (pytest.approx(2.0), pytest.approx(1.0))
+    a, b = wv.fit_affine(u, [1.0, 3.0, 5.0, 7.0])  # free intercept would be -1: through the origin instead
+    assert b == 0.0 and a == pytest.approx(50 / 30)
+    assert wv.pearson(u, [2.0, 4.0, 6.0, 8.0]) == pytest.approx(1.0)
+    assert wv.pearson(u, [8.0, 6.0, 4.0, 2.0]) == pytest.approx(-1.0)
+    assert wv.pearson(u, [1.0, 3.0, 2.0, 4.0]) == pytest.approx(0.8)
+    assert wv.pearson([1, 2], [1, 2]) is None and wv.pearson(u, [1, 1, 1, 1]) is None
+
+
+# ---- occupancy -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("threads,regs,dyn,expect,limit", [
+    (32, 200, 0, 8, "registers"),          # 6400 regs/warp: 2 warps per 16384-register sub-partition
+    (256, 33, 0, 6, "registers"),          # 33*32 -> 1280 regs/warp, 12 warps per sub-partition
+    (1024, 32, 0, 2, "warps"),             # 64 warp slots / 32
+    (32, 16, 0, 32, "blocks"),             # 32 block slots on sm_90
+    (32, 16, 115712, 2, "shared_memory"),  # 115712 + 1024 reserved = 116736 B: two fit in 233472
+    (32, 16, 100000, 2, "shared_memory"),  # 101024 -> 101120 B allocated
+    (32, 16, 232448, 1, "shared_memory"),  # the opt-in maximum
+    (128, 255, 0, 2, "registers"),         # 8160 -> 8192 regs/warp: 2 per sub-partition, 8 warps
+])
+def test_occupancy_hand_cases_sm90(threads, regs, dyn, expect, limit):
+    occ = wv.occupancy(wv.CtaResources(threads, regs, 0, dyn), H100)
+    assert occ.ctas_per_sm == expect and limit in occ.limiting
+
+
+def test_occupancy_limits_and_carveout():
+    assert wv.occupancy(wv.CtaResources(1025, 32), H100).ctas_per_sm == 0
+    assert wv.occupancy(wv.CtaResources(32, 16, 0, 232449), H100).ctas_per_sm == 0
+    # a 50% carveout preference: 116736 B aligned up to the 132 KiB configuration
+    occ = wv.occupancy(wv.CtaResources(32, 16, 0, 40000), H100, carveout_percent=50)
+    assert occ.allocated_smem_per_cta == 41088 and occ.ctas_per_sm == 135168 // 41088 == 3
+    a100 = wv.SmLimits.for_cc((8, 0))
+    assert a100.smem_per_sm == 167936
+    assert wv.occupancy(wv.CtaResources(32, 16, 0, 80000), a100).ctas_per_sm == 2  # 81024 B each
+    with pytest.raises(AccelkernError, match="no built-in SM limits"):
+        wv.SmLimits.for_cc((7, 0))
+
+
+@pytest.mark.parametrize("c", [1, 2, 3, 4, 8, 16])
+def test_smem_for_ctas_per_sm_forces_exactly_that(c):
+    res = wv.CtaResources(32, 14)
+    smem = wv.smem_for_ctas_per_sm(c, res, H100)
+    assert smem % 128 == 0
+    assert wv.occupancy(wv.CtaResources(32, 14, 0, smem), H100, 100).ctas_per_sm == c
+    # robust: a few allocation units either way do not change it
+    for d in ((-512, 512) if c <= 4 else (-128, 128)):
+        assert wv.occupancy(wv.CtaResources(32, 14, 0, smem + d), H100, 100).ctas_per_sm == c
+
+
+def test_smem_for_ctas_per_sm_rejects_what_cannot_fit():
+    with pytest.raises(AccelkernError, match="allowed 1..32"):
+        wv.smem_for_ctas_per_sm(33, wv.CtaResources(32, 14), H100)
+    with pytest.raises(AccelkernError, match="allowed 1..2"):
+        wv.smem_for_ctas_per_sm(4, wv.CtaResources(1024, 32), H100)
+
+
+def _calc():
+    from accelkern import _ext
+    C = _ext.load()
+    if C is None or not hasattr(C, "waves_occupancy_calc"):
+        pytest.skip(f"accelkern._C with waves_occupancy_calc not built: {_ext.error()}")
+    return C
+
+
+def test_occupancy_matches_the_toolkit_calculator():
+    """The Python arithmetic against cuda_occupancy.h (host code in accelkern._C) over a grid of
+    architectures, block sizes, registers, shared memory and carveouts."""
+    C = _calc()
+    checked = 0
+    for cc in ((8, 0), (8, 6), (8, 9), (9, 0)):
+        sm = wv.SmLimits.for_cc(cc)
+        dev = {"cc_major": cc[0], "cc_minor": cc[1], "max_threads_per_block": sm.max_threads_per_block,
+               "max_threads_per_sm": sm.max_threads_per_sm, "regs_per_block": sm.regs_per_block,
+               "regs_per_sm": sm.regs_per_sm, "smem_per_block": sm.smem_per_block, "smem_per_sm": sm.smem_per_sm,
+               "smem_per_block_optin": sm.smem_per_block_optin, "reserved_smem_per_block": 1024}
+        grid = itertools.product((32, 64, 96, 128, 192, 256, 384, 512, 1024), (0, 16, 24, 33, 64, 72, 128, 168, 200,
+                                                                               255),
+                                 (0, 1, 8192, 49152, 60000, 100000, 115712, 163840, 232448), (0, 4096),
+                                 (-1, 0, 50, 100))
+        for threads, regs, dyn, static, carve in grid:
+            if dyn + static > sm.smem_per_block_optin:
+                continue
+            ref = C.waves_occupancy_calc({**dev, "threads_per_cta": threads, "regs_per_thread": regs,
+                                          "static_smem": static, "dynamic_smem": dyn,
+                                          "max_dynamic_smem": sm.smem_per_block_optin - static,
+                                          "carveout_percent": carve})
+            assert ref["error"] == 0
+            got = wv.occupancy(wv.CtaResources(threads, regs, static, dyn), sm,
+                               None if carve < 0 else carve)
+            where = f"cc {cc} threads {threads} regs {regs} static {static} dyn {dyn} carveout {carve}"
+            assert got.ctas_per_sm == ref["ctas_per_sm"], where
+            assert (got.limits["warps"], got.limits["registers"], got.limits["shared_memory"],
+                    got.limits["blocks"]) == (ref["limit_warps"], ref["limit_regs"], ref["limit_smem"],
+                                              ref["limit_blocks"]), where
+            if got.ctas_per_sm:
+                assert got.allocated_smem_per_cta == ref["allocated_smem_per_cta"], where
+            checked += 1
+    assert checked > 15000
+
+
+# ---- shape suggestions -----------------------------------------------------------------------------
+
+def test_suggestions_for_the_issue_example():
+    sugg = wv.suggest_shapes(8192, 1408, 8192, wv.Launch(128, 256, 132))
+    got = {(s.dim, s.value): s for s in sugg}
+    pad = got[("N", 1536)]   # tile boundary: same 384 tiles, same time, 1536/1408 the work
+    assert pad.reason.startswith("pads") and pad.time_ratio == 1.0 and pad.gain == pytest.approx(1536 / 1408)
+    fill = got[("M", 8448)]  # 66 x 6 = 396 tiles = exactly 3 waves
+    assert fill.reason == "fills the last wave" and fill.analysis.tiles == 396 and fill.time_ratio == 1.0
+    assert fill.gain == pytest.approx(396 / 384)
+    drop = got[("N", 1024)]  # 64 x 4 = 256 tiles: 2 waves
+    assert drop.reason == "drops the partial wave" and drop.time_ratio == pytest.approx(2 / 3)
+    assert drop.gain == pytest.approx((256 / 264) / (1408 / 1536 * 384 / 396))
+    assert all(s.gain > 1 for s in sugg)
+    assert [abs(s.delta) for s in sugg] == sorted(abs(s.delta) for s in sugg)
+    assert sugg[0].value == 1536
+
+
+def test_no_suggestion_for_a_perfect_shape():
+    assert wv.suggest_shapes(8448, 1536, 8192, wv.Launch(128, 256, 132)) == []
+
+
+# ---- cuBLASLt algorithm -> launch -------------------------------------------------------------------
+
+def _algo(tile_m, tile_n, waves_count, splitk=1, cluster_m=1, cluster_n=1):
+    return SimpleNamespace(algo_id=66, tile=f"{tile_m}x{tile_n}", tile_m=tile_m, tile_n=tile_n, stages=4,
+                           cluster=f"{cluster_m}x{cluster_n}x1", cluster_m=cluster_m, cluster_n=cluster_n,
+                           splitk=splitk, waves_count=waves_count)
+
+
+def test_launch_from_algo_reads_ctas_per_sm_and_orientation_from_waves_count():
+    al = wv.launch_from_algo(_algo(128, 256, 384 / 132), 8192, 1408, 132)
+    assert (al.launch.tile_m, al.launch.tile_n, al.launch.ctas_per_sm) == (128, 256, 1)
+    assert "wavesCount" in al.source and not al.notes
+    assert wv.launch_from_algo(_algo(128, 256, 384 / 264), 8192, 1408, 132).launch.ctas_per_sm == 2
+    # tile stated for cuBLASLt's column-major M (= our N): the orientation matching wavesCount wins
+    al = wv.launch_from_algo(_algo(256, 128, 384 / 132), 8192, 1408, 132)
+    assert (al.launch.tile_m, al.launch.tile_n) == (128, 256) and "column-major" in al.notes[0]
+    al = wv.launch_from_algo(_algo(128, 256, None), 8192, 1408, 132)
+    assert al.launch.ctas_per_sm == 1 and "assumed 1" in al.source
+    assert wv.launch_from_algo(_algo(128, 256, None), 8192, 1408, 132, ctas_per_sm=2).launch.ctas_per_sm == 2
+    with pytest.raises(AccelkernError, match="no tile"):
+        wv.launch_from_algo(_algo(None, None, 1.0), 8192, 1408, 132)
+
+
+def test_infer_ctas_per_sm():
+    assert wv.infer_ctas_per_sm(384, 132, 384 / 132) == 1
+    assert wv.infer_ctas_per_sm(384, 132, 384 / 396) == 3
+    assert wv.infer_ctas_per_sm(384, 132, 2.0) is None  # 1.45 CTAs per SM: not a clean reading
+    assert wv.infer_ctas_per_sm(384, 132, 0) is None and wv.infer_ctas_per_sm(384, 132, None) is None
+
+
+# ---- sweep values ----------------------------------------------------------------------------------
+
+def test_parse_values_ranges_and_lists():
+    n = wv.parse_values("128:8192:128")
+    assert len(n) == 64 and n[0] == 128 and n[-1] == 8192
+    assert wv.parse_values("128:8100:128")[-1] == 8064
+    assert wv.parse_values("2:10:2") == [2, 4, 6, 8, 10]
+    assert wv.parse_values("2:10:2", stop_inclusive=False) == [2, 4, 6, 8]
+    assert wv.parse_values("5:5:1") == [5]
+    assert wv.parse_values("1024, 2048,4096") == [1024, 2048, 4096]
+    assert wv.parse_values("8192") == [8192]
+
+
+@pytest.mark.parametrize("bad", ["", "10:5:1", "1:2", "1:10:0", "0:10:1", "a", "0", "-3", "1,x", "1:2:3:4",
+                                 "5:5:1x"])
+def test_parse_values_rejects_bad_input(bad):
+    with pytest.raises(AccelkernError):
+        wv.parse_values(bad, "--n")
+    with pytest.raises(AccelkernError, match="empty"):
+        wv.parse_values("5:5:1", stop_inclusive=False)
+
+
+def test_sweep_shapes_at_most_two_dimensions():
+    shapes, varying = ws.sweep_shapes([8192], [128, 256], [8192])
+    assert shapes == [(8192, 128, 8192), (8192, 256, 8192)] and varying == ["N"]
+    shapes, varying = ws.sweep_shapes([1, 2], [3, 4], [5])
+    assert len(shapes) == 4 and varying == ["M", "N"]
+    with pytest.raises(AccelkernError, match="at most two"):
+        ws.sweep_shapes([1, 2], [3, 4], [5, 6])
+
+
+# ---- staircase arithmetic --------------------------------------------------------------------------
+
+def _stairs(resident, wave_us=17.0, offset_us=3.0, step_every=None):
+    every = step_every or resident
+    pts = wv.staircase_ctas(resident, 3, 8, 132)
+    return {c: (offset_us + wave_us * math.ceil(c / every)) * 1e-6 for c in pts}
+
+
+def test_staircase_points_straddle_every_step():
+    pts = wv.staircase_ctas(264, 4, 8, 132)
+    for k in range(1, 5):
+        assert {264 * k - 1, 264 * k, 264 * k + 1, 264 * k + 2} <= set(pts)
+    assert {132, 133, 396, 397} <= set(pts)   # both sides of SM multiples inside the waves
+    assert pts[0] == 1 and pts[-1] == 4 * 264 + 2
+
+
+def test_fit_and_step_checks_find_the_predicted_steps():
+    pts = _stairs(264)
+    fit = wv.fit_staircase(pts, 264)
+    assert fit.wave_s == pytest.approx(17e-6) and fit.offset_s == pytest.approx(3e-6)
+    steps = wv.check_steps(pts, fit)
+    assert [s.at_ctas for s in steps] == [264, 528, 792] and all(s.ok for s in steps)
+
+
+def test_step_checks_fail_when_steps_sit_elsewhere():
+    # the kernel really steps every 132 CTAs while the model says 264: the within-wave rise gives it away
+    pts = _stairs(264, step_every=132)
+    steps = wv.check_steps(pts, wv.fit_staircase(pts, 264))
+    assert steps and not any(s.ok for s in steps)
+
+
+# ---- plots -----------------------------------------------------------------------------------------
+
+def _point(m, n, k, ms, tile=(128, 256), algo="algo 1"):
+    a = wv.analyze(m, n, k, wv.Launch(*tile, 132))
+    row = Row(suite="waves", name="sweep", dtype="bf16", shape=f"{m}x{n}x{k}", median_ms=ms,
+              value=2.0 * m * n * k / (ms * 1e-3) / 1e12, config={"tiles": a.tiles})
+    return ws.SweepPoint(m, n, k, row, a, algo)
+
+
+def _png(path):
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_plot_has_measured_and_predicted_series(tmp_path):
+    pytest.importorskip("matplotlib")
+    ns = list(range(128, 2049, 128))
+    # measured = the model plus 2% ripple: time follows ceil(waves)
+    pts = [_point(8192, n, 8192, 0.2 * wv.analyze(8192, n, 8192, wv.Launch(128, 256, 132)).full_waves
+                  * (1.02 if i % 3 == 0 else 1.0) + 0.005, algo="algo 1" if n < 1024 else "algo 2")
+           for i, n in enumerate(ns)]
+    summary = ws.summarize(pts, ["N"], 989.0)
+    assert summary.pearson_time > 0.99 and summary.points == len(ns)
+    assert summary.algo_switches == [{"at": "N=1024", "from": "algo 1", "to": "algo 2"}]
+    path = str(tmp_path / "sweep.png")
+    series = ws.plot_sweep(pts, "N", summary, path, "test")
+    assert _png(path)
+    labels = list(series)
+    assert labels[0] == "measured" and labels[1].startswith("predicted")
+    assert series["measured"][0] == ns
+    assert series["measured"][1] == pytest.approx([p.row.value for p in pts])
+    assert series[labels[1]][1] == pytest.approx([p.row.config["predicted_tflops_fitted"] for p in pts])
+
+
+def test_dips_are_found_and_reported_with_tiles_and_waves():
+    ns = [1024, 1152, 1280, 1408, 1536]
+    tf = [600, 610, 500, 620, 630]
+    pts = []
+    for n, t in zip(ns, tf):
+        p = _point(8192, n, 8192, 2.0 * 8192 * n * 8192 / (t * 1e12) * 1e3)
+        pts.append(p)
+    dips = ws.find_dips(pts, "N")
+    assert len(dips) == 1 and dips[0]["at"] == "N=1280" and dips[0]["tiles"] == 64 * 5
+
+
+def test_heatmap_and_staircase_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    pts = [_point(m, n, 4096, 0.05 * wv.analyze(m, n, 4096, wv.Launch(128, 256, 132)).full_waves + 0.01)
+           for m in (1024, 2048, 4096) for n in (512, 1024, 2048)]
+    summary = ws.summarize(pts, ["M", "N"], None)
+    path = str(tmp_path / "heat.png")
+    data = ws.plot_heatmap(pts, ["M", "N"], summary, path, "heat")
+    assert _png(path) and data["x"] == [512, 1024, 2048] and data["y"] == [1024, 2048, 4096]
+    assert data["measured"][2][2] == pytest.approx(pts[-1].row.value)
+
+    plan = SimpleNamespace(ctas_per_sm=2, resident=264)
+    pts2 = _stairs(264)
+    res = ws.StaircaseResult(plan, pts2, wv.fit_staircase(pts2, 264), [])
+    path = str(tmp_path / "stairs.png")
+    series = ws.plot_staircase([res], path, "stairs")
+    assert _png(path)
+    assert list(series) == ["measured, 2 CTA/SM", "predicted, steps every 264 CTAs"]
+    xs, ys = series["predicted, steps every 264 CTAs"]
+    assert ys[xs.index(264)] == pytest.approx(20.0) and ys[xs.index(265)] == pytest.approx(37.0)
+
+
+# ---- CLI (no GPU needed) -----------------------------------------------------------------------------
+
+def test_explain_by_hand_without_a_gpu():
+    r = CliRunner().invoke(cli, ["waves", "explain", "--shape", "8192x1408x8192", "--tile", "128x256",
+                                 "--sms", "132", "--ctas-per-sm", "1", "--peak", "989"])
+    assert r.exit_code == 0, r.output
+    assert "64 x 6 = 384 tiles" in r.output
+    assert "384 / 132 = 2.91 -> 3 wave(s); last wave 91% full (120 of 132 CTAs)" in r.output
+    assert "N 1408 -> 1536: 91.7%" in r.output
+    assert "pads to the tile boundary" in r.output and "drops the partial wave" in r.output
+
+    r = CliRunner().invoke(cli, ["waves", "explain", "--shape", "8192x1408x8192", "--tile", "128x256",
+                                 "--sms", "132", "--json"])
+    doc = json.loads(r.output)
+    assert doc["analysis"]["tiles"] == 384 and doc["analysis"]["full_waves"] == 3
+    assert doc["suggestions"][0]["shape"] == "8192x1536x8192"
+
+
+def test_explain_bad_input_is_one_line():
+    r = CliRunner().invoke(cli, ["waves", "explain", "--shape", "8192x1408", "--tile", "128x256", "--sms", "132"])
+    assert r.exit_code == 1 and "MxNxK" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(cli, ["waves", "explain", "--shape", "8x8x8", "--tile", "128", "--sms", "132"])
+    assert r.exit_code == 1 and "AxB" in r.output
+
+
+def test_explain_without_tile_on_cpu_says_what_to_give():
+    r = CliRunner().invoke(cli, ["waves", "explain", "--shape", "8192x1408x8192", "--device", "cpu"])
+    assert r.exit_code == 1 and "--tile" in r.output and "--sms" in r.output
+
+
+def test_sweep_on_cpu_writes_rows_summary_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = str(tmp_path / "o")
+    r = CliRunner().invoke(cli, ["waves", "sweep", "--device", "cpu", "--backend", "torch", "--dtype", "fp32",
+                                 "--m", "128", "--k", "128", "--n", "32:128:32", "--tile", "32x32", "--sms", "4",
+                                 "--max-time", "0.02", "--out", out])
+    assert r.exit_code == 0, r.output
+    for f in ("waves_sweep.jsonl", "waves_sweep.csv", "waves_sweep.md", "waves_sweep.png",
+              "waves_sweep_summary.json"):
+        assert os.path.getsize(os.path.join(out, f)) > 0, f
+    doc = json.load(open(os.path.join(out, "waves_sweep_summary.json")))
+    assert [p["n"] for p in doc["points"]] == [32, 64, 96, 128]
+    assert [p["tiles"] for p in doc["points"]] == [4, 8, 12, 16]
+    assert [p["waves"] for p in doc["points"]] == [1.0, 2.0, 3.0, 4.0]
+    assert all(p["status"] == "ok" and p["predicted_ms_fitted"] > 0 for p in doc["points"])
+    from accelkern.results import read_jsonl
+    _, rows = read_jsonl(os.path.join(out, "waves_sweep.jsonl"))
+    assert all(r.correct for r in rows) and rows[0].config["model_source"] == "tile given by hand"
+    assert "Pearson r" in r.output
+
+
+def test_sweep_rejects_bad_options():
+    r = CliRunner().invoke(cli, ["waves", "sweep", "--device", "cpu", "--n", "10:5:1"])
+    assert r.exit_code == 1 and "STOP must be >= START" in r.output
+    r = CliRunner().invoke(cli, ["waves", "sweep", "--device", "cpu", "--backend", "torch", "--fixed-algo",
+                                 "--n", "32"])
+    assert r.exit_code == 1 and "--backend cublaslt" in r.output
+    r = CliRunner().invoke(cli, ["waves", "sweep", "--device", "cpu", "--m", "1,2", "--n", "1,2", "--k", "1,2"])
+    assert r.exit_code == 1 and "at most two" in r.output
+
+
+def test_staircase_without_cuda_says_so():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("has a GPU")
+    r = CliRunner().invoke(cli, ["waves", "staircase", "--device", "cpu"])
+    assert r.exit_code == 1 and "CUDA" in r.output
+
+
+# ---- GPU ------------------------------------------------------------------------------------------
+
+def _cuda_info():
+    from accelkern.device import get_device_info
+    return get_device_info("cuda")
+
+
+@pytest.mark.gpu
+def test_staircase_kernel_computes_exact_values():
+    info = _cuda_info()
+    plan = ws.plan_staircase(info, 2)
+    for ctas in (1, 133, 2 * plan.resident + 1):
+        for iters in (0, 1, 17, 1000):
+            ok, err = ws.staircase_check(info.index, ctas, iters, plan.dynamic_smem)
+            assert ok, (ctas, iters, err)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("c", [1, 2, 4, 8])
+def test_model_occupancy_matches_the_runtime(c):
+    plan = ws.plan_staircase(_cuda_info(), c)
+    assert plan.model.ctas_per_sm == c
+    assert plan.runtime_ctas_per_sm == c, plan.attrs
+    assert plan.attrs["local_bytes"] == 0  # no spills
+
+
+@pytest.mark.gpu
+def test_model_occupancy_matches_the_runtime_without_smem():
+    from accelkern import _ext
+    info = _cuda_info()
+    attrs = dict(_ext.require().waves_staircase_attributes(info.index, 0))
+    sm = ws.staircase_sm_limits(info, attrs)
+    occ = wv.occupancy(ws.staircase_resources(attrs), sm, attrs["carveout_percent"])
+    assert occ.ctas_per_sm == attrs["ctas_per_sm"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("c", [1, 2])
+def test_staircase_steps_fall_at_the_predicted_cta_counts(c):
+    info = _cuda_info()
+    plan = ws.plan_staircase(info, c)
+    R, S = plan.resident, info.sm_count
+    ctas = sorted({1, R // 2, R - 1, R, R + 1, R + 2, 3 * R // 2, 2 * R - 1, 2 * R, 2 * R + 1, 2 * R + 2,
+                   5 * R // 2, 3 * R, S, S + 1, 3 * S, 3 * S + 1})
+    res = ws.run_staircase(info, c, ctas_list=ctas, max_time_s=0.2)
+    assert res.correct
+    steps = {s.at_ctas: s for s in res.steps}
+    assert set(steps) >= {R, 2 * R}
+    for k in (1, 2):
+        s = steps[k * R]
+        # the step is exactly between k*R and k*R + 1 CTAs: a jump of about one wave ...
+        assert s.ok, (s, res.fit, res.points)
+        assert s.after_s - s.before_s > 0.5 * res.fit.wave_s
+        # ... and no step one CTA earlier or later
+        assert abs(res.points[k * R] - res.points[k * R - 1]) < 0.1 * res.fit.wave_s
+        assert abs(res.points[k * R + 2] - res.points[k * R + 1]) < 0.1 * res.fit.wave_s
+    if c == 2:  # with two CTAs per SM, one SM-count of CTAs is still inside the first wave
+        assert abs(res.points[S + 1] - res.points[S]) < 0.1 * res.fit.wave_s
+
+
+@pytest.mark.gpu
+def test_active_clusters_from_the_runtime():
+    info = _cuda_info()
+    if info.compute_capability[0] < 9:
+        pytest.skip("thread-block clusters need sm_90+")
+    from accelkern import _ext
+    C = _ext.require()
+    for c in (1, 2):
+        smem = ws.plan_staircase(info, c).dynamic_smem
+        assert C.waves_max_active_clusters(info.index, 1, smem) == info.sm_count * c
+        for size in (2, 4, 8):
+            n = ws.active_clusters(info, size, c)
+            # clusters stay inside a GPC: never more than the SMs allow, and at most one cluster short per GPC
+            assert n * size <= info.sm_count * c and n * size >= info.sm_count * c - 8 * size, (c, size, n)
+
+
+@pytest.mark.gpu
+def test_sweep_with_cublaslt_records_the_algorithm():
+    pytest.importorskip("accelkern.gemm")
+    from accelkern import specs, timing
+    info = _cuda_info()
+    setup = ws.GemmSetup("cublaslt", "bf16", info.torch_device, info.sm_count, cache_bytes=info.l2_bytes)
+    setup.hold(ws.pick_fixed_algo("bf16", 4096, 2048, 4096, info.torch_device), 4096, 2048)
+    rule = timing.StopRule(min_samples=3, max_time_s=0.1)
+    spec, _ = specs.lookup(info.name, None)
+    pts = [ws.measure_gemm_point(setup, info, spec, 4096, n, 4096, rule) for n in (1024, 1536, 2048)]
+    for p in pts:
+        assert p.ok and p.row.correct is not False
+        assert p.row.config["tiles"] == p.analysis.tiles and p.row.config["model_tile"]
+        assert p.row.kernel == pts[0].row.kernel  # one algorithm held
+
+
+# ---- the cuBLASLt path, against the accelkern.gemm contract (a stand-in module computing through torch) --
+
+def _fake_gemm_module(calls):
+    """accelkern.gemm as its contract states it, with torch doing the math on the CPU."""
+    import types
+    from accelkern import torch_backend
+    from accelkern.errors import Unavailable
+
+    def info(idx, tile_m, tile_n, waves_count=None):
+        return SimpleNamespace(index=idx, algo_id=20 + idx, tile=f"{tile_m}x{tile_n}", tile_m=tile_m,
+                               tile_n=tile_n, stages=3, cluster=None, cluster_m=None, cluster_n=None,
+                               splitk=1 if idx else 4, reduction=None, swizzle=0, custom_option=0,
+                               workspace_bytes=0, waves_count=waves_count, raw=None)
+
+    def heuristic_algos(dtype, m, n, k, device="cuda", layout=None, top_k=8, workspace_bytes=None):
+        calls.append(("heuristic", m, n, k))
+        return [info(0, 32, 32), info(1, 32, 64)]  # a split-K one first: --fixed-algo must skip it
+
+    class CublasLtGemm(torch_backend.TorchGemm):
+        def __init__(self, dtype, m, n, k, device="cuda", *, layout=None, algo=None, workspace_bytes=None,
+                     slots=None, cache_bytes=None, seed=0):
+            if algo is not None and n % algo.tile_n:
+                raise Unavailable(f"algorithm {algo.algo_id} does not support N={n}")
+            super().__init__(dtype, m, n, k, device, slots=slots or 1, cache_bytes=cache_bytes, seed=seed)
+            tiles = -(-m // 32) * -(-n // 64)
+            self.algo = algo or info(1, 32, 64, waves_count=tiles / (4 * 2))  # 4 SMs x 2 CTAs per SM
+            calls.append(("gemm", m, n, k, self.algo.algo_id))
+
+        def check(self):
+            return super().check(32, 32)
+
+    mod = types.ModuleType("accelkern.gemm")
+    mod.heuristic_algos, mod.CublasLtGemm, mod.AlgoInfo = heuristic_algos, CublasLtGemm, SimpleNamespace
+    return mod
+
+
+def test_cublaslt_path_follows_the_gemm_contract(monkeypatch):
+    import sys
+    from accelkern import timing
+    from accelkern.device import get_device_info
+    calls = []
+    import accelkern
+    fake = _fake_gemm_module(calls)
+    # both routes to the module: the import system and the package attribute (set once the real one loaded)
+    monkeypatch.setitem(sys.modules, "accelkern.gemm", fake)
+    monkeypatch.setattr(accelkern, "gemm", fake, raising=False)
+    info = get_device_info("cpu")
+    rule = timing.StopRule(min_samples=2, min_time_s=0.0, max_time_s=0.02)
+    # default: the algorithm cuBLASLt picks per shape, its CTAs/SM read from wavesCount
+    setup = ws.GemmSetup("cublaslt", "fp32", "cpu", sms=4)
+    checked = set()
+    pts = [ws.measure_gemm_point(setup, info, None, 64, n, 32, rule, checked=checked) for n in (64, 96, 128)]
+    assert all(p.ok for p in pts)
+    assert [p.row.correct for p in pts] == [True, None, None]  # checked once per algorithm
+    cfg = pts[0].row.config
+    assert cfg["algo_id"] == 21 and cfg["tile"] == "32x64" and cfg["model_tile"] == "32x64"
+    assert cfg["model_ctas_per_sm"] == 2 and "wavesCount" in cfg["model_source"]
+    assert cfg["tiles"] == 2 * 1 and pts[1].row.config["tiles"] == 2 * 2 and cfg["resident"] == 8
+    assert pts[0].row.kernel == "algo 21 tile 32x64 stages 3 splitK 1"
+    # --fixed-algo: the best non-split-K algorithm at the largest shape, held; invalid shapes are skipped rows
+    algo = ws.pick_fixed_algo("fp32", 64, 128, 32, "cpu")
+    assert algo.algo_id == 21 and ("heuristic", 64, 128, 32) in calls
+    algo.waves_count = 4 / (4 * 2)  # at 64x128: 2 x 2 tiles on 4 SMs x 2 CTAs per SM
+    setup.hold(algo, 64, 128)
+    algo.waves_count = 99.0  # a stale figure must not matter: the launch was read at the chosen shape
+    pts = [ws.measure_gemm_point(setup, info, None, 64, n, 32, rule) for n in (64, 96, 128)]
+    assert [p.row.status for p in pts] == ["ok", "skipped", "ok"]
+    assert "does not support N=96" in pts[1].row.note
+    assert pts[0].row.config["fixed_algo"] is True and pts[0].row.config["model_ctas_per_sm"] == 2
+    assert "chosen for" in pts[0].row.config["model_source"]
+    summary = ws.summarize(pts, ["N"], None)
+    assert summary.points == 2 and summary.algo_switches == []
+
+
+def test_explain_measure_times_the_shape_and_its_suggestions_on_cpu():
+    from accelkern.device import get_device_info
+    launch = wv.Launch(32, 64, 4)
+    base = wv.analyze(64, 96, 32, launch)
+    sugg = wv.suggest_shapes(64, 96, 32, launch)
+    assert sugg
+    got = ws.explain_measure(get_device_info("cpu"), None, "fp32", "torch", 0.02, base, sugg)
+    assert set(got) == {(64, 96, 32)} | {s.shape for s in sugg}
+    assert all(v["correct"] and v["measured_ms"] > 0 for v in got.values())
+    for s in sugg:
+        m = got[s.shape]
+        assert m["measured_gain"] == pytest.approx(m["measured_tflops"] / got[(64, 96, 32)]["measured_tflops"])
+
+
+@pytest.mark.parametrize("cc", [(8, 0), (9, 0)])
+def test_staircase_smem_plan_agrees_with_the_toolkit_calculator(cc):
+    """What the GPU test checks against the runtime, checked on the CPU against cuda_occupancy.h: the
+    staircase kernel's shape (one warp, few registers) with the planned smem gives exactly c CTAs/SM."""
+    C = _calc()
+    sm = wv.SmLimits.for_cc(cc)
+    res = wv.CtaResources(32, 14)
+    for c in (1, 2, 3, 4, 8, 16):
+        smem = wv.smem_for_ctas_per_sm(c, res, sm)
+        ref = C.waves_occupancy_calc({"cc_major": cc[0], "cc_minor": cc[1], "smem_per_sm": sm.smem_per_sm,
+                                      "smem_per_block_optin": sm.smem_per_block_optin, "threads_per_cta": 32,
+                                      "regs_per_thread": 14, "dynamic_smem": smem,
+                                      "max_dynamic_smem": sm.smem_per_block_optin, "carveout_percent": 100})
+        assert ref["ctas_per_sm"] == c, (cc, c, smem, ref)
