@@ -550,6 +550,11 @@ class CublasLtGemm:
         self.shape, self.slots = self.ops.shape, self.ops.slots
 
     @property
+    def output(self):
+        """The output tensor (D) every call writes."""
+        return self.ops.d
+
+    @property
     def algos(self) -> list[AlgoInfo]:
         """The heuristic's top-K list for this problem (K = top_k given, at least the index asked)."""
         if self._algos is None:

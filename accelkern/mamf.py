@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from accelkern import figures, timing, torch_backend
+from accelkern import figures, timing, torch_backend, waves
 from accelkern.errors import AccelkernError, Unavailable
 from accelkern.results import Row
 
@@ -35,28 +35,7 @@ BACKENDS = ("cublaslt", "torch")
 
 def parse_dim_list(text: str, what: str = "range") -> list[int]:
     """'2048:16384:2048' (start:stop:step, stop EXCLUDED, like Python's range), '4096,8192' or '8192'."""
-    text = str(text).strip()
-    try:
-        if ":" in text:
-            parts = [int(p) for p in text.split(":")]
-            if len(parts) != 3:
-                raise ValueError
-            start, stop, step = parts
-            if step <= 0:
-                raise AccelkernError(f"--{what} '{text}': step must be positive")
-            if start >= stop:
-                raise AccelkernError(f"--{what} '{text}' is empty: start must be below stop (stop is excluded)")
-            values = list(range(start, stop, step))
-        else:
-            values = [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise AccelkernError(f"--{what} '{text}' not understood; use start:stop:step (stop excluded), "
-                             f"a list like 4096,8192, or one number") from None
-    if not values:
-        raise AccelkernError(f"--{what} '{text}' gives no sizes")
-    if min(values) <= 0:
-        raise AccelkernError(f"--{what} '{text}': sizes must be positive")
-    return values
+    return waves.parse_values(text, f"--{what}", stop_inclusive=False)
 
 
 @dataclass(frozen=True, order=True)
@@ -89,9 +68,9 @@ class SearchSpace:
     out_bytes: int = 2
     max_aspect: float = 4.0
 
-    @property
-    def resident(self) -> int:
-        return self.sms * self.ctas_per_sm
+    def launch(self, tile: tuple) -> waves.Launch:
+        tm, tn, cm, cn = tile
+        return waves.Launch(tm, tn, self.sms, self.ctas_per_sm, cluster_m=cm, cluster_n=cn)
 
     def operand_bytes(self, s: Shape) -> int:
         """Two rotating input sets and the output."""
@@ -101,14 +80,10 @@ class SearchSpace:
         return max(s.m, s.n, s.k) <= self.max_dim and self.operand_bytes(s) <= self.max_operand_bytes
 
 
-def wave_stats(s: Shape, tile: tuple, resident: int) -> dict:
-    """Tiles, waves and efficiencies of a shape for one CTA tile (the waves model's arithmetic)."""
-    tm, tn = tile[0], tile[1]
-    tiles = math.ceil(s.m / tm) * math.ceil(s.n / tn)
-    waves = tiles / resident
-    full = math.ceil(waves)
-    return {"tiles": tiles, "waves": waves, "wave_eff": tiles / (full * resident),
-            "tile_eff": (s.m * s.n) / (math.ceil(s.m / tm) * tm * math.ceil(s.n / tn) * tn)}
+def wave_stats(s: Shape, launch: waves.Launch) -> dict:
+    """Tiles, waves and efficiencies of a shape under one launch (the waves model)."""
+    a = waves.analyze(s.m, s.n, s.k, launch)
+    return {"tiles": a.tiles, "waves": a.waves, "wave_eff": a.wave_efficiency, "tile_eff": a.tile_efficiency}
 
 
 def _factor_pairs(t: int) -> Iterator[tuple[int, int]]:
@@ -125,10 +100,12 @@ def guided_candidates(space: SearchSpace, k: int | None = None, limit: int = 24)
     `limit`, no duplicates."""
     k = k or space.ks[len(space.ks) // 2]
     seen: dict[Shape, str] = {}
-    for tm, tn, cm, cn in space.tiles:
+    for tile in space.tiles:
+        tm, tn, cm, cn = tile
+        resident = space.launch(tile).resident_ctas
         max_tiles = (space.max_dim // tm) * (space.max_dim // tn)
-        for w in range(1, max_tiles // space.resident + 1):
-            t = w * space.resident
+        for w in range(1, max_tiles // resident + 1):
+            t = w * resident
             best = None
             for a, b in _factor_pairs(t):
                 if a % cm or b % cn:
@@ -253,54 +230,57 @@ class Runner:
         self.spec_dtype = torch_backend.spec_dtype(dtype, device.kind, device.compute_capability)
         self.measured: dict[tuple, Measured] = {}
 
-    def workload(self, s: Shape, algo=None):
+    def workload(self, s: Shape):
         if self.backend == "torch":
             return torch_backend.TorchGemm(self.dtype, s.m, s.n, s.k, self.device.torch_device,
                                            cache_bytes=self.device.l2_bytes)
         from accelkern import gemm
-        return gemm.CublasLtGemm(self.dtype, s.m, s.n, s.k, self.device.torch_device, algo=algo,
-                                 cache_bytes=self.device.l2_bytes)
+        return gemm.CublasLtGemm(self.dtype, s.m, s.n, s.k, self.device.torch_device,
+                                 cache_bytes=self.device.l2_bytes, top_k=max(1, self.algos))
 
     def _time(self, w, mode: str, rule: timing.StopRule) -> timing.Measurement:
         dev = self.device.torch_device
         if mode == "cold-cache" and self.device.kind == "cuda":
-            flusher = ColdCache(dev, getattr(w, "out", None))
+            flusher = ColdCache(dev, w.output)
             return timing.measure(w, dev, slots=w.slots, rule=rule, l2_flush=True, flusher=flusher)
         return timing.measure(w, dev, slots=w.slots, rule=rule)
 
     def measure(self, s: Shape, why: str = "", mode: str | None = None, phase: str = "search",
                 rule: timing.StopRule | None = None, check: bool = False) -> Measured | None:
-        """Measures one shape (best of `algos` cuBLASLt algorithms when asked); None if it cannot run."""
+        """Measures one shape (the best of the top `algos` cuBLASLt algorithms when asked); None if it
+        cannot run here (a 'skipped' row says why)."""
         mode = mode or self.mode
-        candidates = [None] if self.backend == "torch" or self.algos <= 1 else list(range(self.algos))
+        try:
+            w = self.workload(s)
+        except (Unavailable, AccelkernError) as exc:
+            self.emit(Row(suite="mamf", name=phase, status="skipped", dtype=self.dtype, shape=str(s),
+                          backend=self.backend, note=str(exc)))
+            return None
         best: Measured | None = None
-        for algo in candidates:
-            try:
-                w = self.workload(s, algo)
-            except (Unavailable, AccelkernError) as exc:
-                if algo is None or algo == 0:
-                    self.emit(Row(suite="mamf", name="mamf", status="skipped", dtype=self.dtype, shape=str(s),
-                                  backend=self.backend, note=str(exc)))
-                break
-            try:
+        try:
+            n_algos = 1 if self.backend == "torch" else self.algos
+            for idx in range(n_algos):
+                if idx > 0:
+                    try:
+                        w.set_algo(idx)
+                    except Unavailable:
+                        break   # the heuristic offers fewer algorithms for this shape
                 row = Row(suite="mamf", name=phase, dtype=self.dtype, shape=str(s), layout=w.layout,
                           backend=self.backend, kernel=getattr(w, "name", None), flops=s.flops,
                           config=self._config(s, w, mode, why))
                 if check:
-                    ok, err, tol = w.check()
-                    row.correct, row.max_error, row.tolerance = ok, err, tol
+                    row.correct, row.max_error, row.tolerance = w.check()
                 meas = self._time(w, mode, rule or self.rule)
                 figures.compute_row(row, meas, self.device, self.spec, self.spec_dtype)
-            finally:
-                w.close()
-            m = Measured(s, row.value, row, why)
-            if best is None or m.tflops > best.tflops:
-                best = m
-        if best is not None:
-            self.emit(best.row)
-            key = (best.shape, mode)
-            if key not in self.measured or best.tflops > self.measured[key].tflops:
-                self.measured[key] = best
+                m = Measured(s, row.value, row, why)
+                if best is None or m.tflops > best.tflops:
+                    best = m
+        finally:
+            w.close()
+        self.emit(best.row)
+        key = (best.shape, mode)
+        if key not in self.measured or best.tflops > self.measured[key].tflops:
+            self.measured[key] = best
         return best
 
     def _config(self, s: Shape, w, mode: str, why: str) -> dict:
@@ -309,8 +289,11 @@ class Runner:
         if algo is not None:
             for k in ("algo_id", "tile", "stages", "cluster", "splitk", "waves_count"):
                 cfg[k] = getattr(algo, k, None)
-            if getattr(algo, "tile_m", None) and getattr(algo, "tile_n", None):
-                cfg.update(wave_stats(s, (algo.tile_m, algo.tile_n), self.device.sm_count or 1))
+            try:
+                launch = waves.launch_from_algo(algo, s.m, s.n, self.device.sm_count or 1).launch
+                cfg.update(wave_stats(s, launch), ctas_per_sm=launch.ctas_per_sm)
+            except AccelkernError:
+                pass   # an algorithm without a tile: no wave figures for it
         return cfg
 
 
@@ -452,10 +435,8 @@ def _library_tiles(device, dtype: str) -> tuple[tuple, int, str]:
         for m, n, k in ((8192, 8192, 8192), (4096, 8192, 8192), (8192, 4096, 4096), (12288, 12288, 8192)):
             for a in gemm.heuristic_algos(dtype, m, n, k, device.torch_device, top_k=4):
                 if a.tile_m and a.tile_n:
-                    tiles = math.ceil(m / a.tile_m) * math.ceil(n / a.tile_n) * max(1, a.splitk)
-                    ctas = max(1, round(tiles / (a.waves_count * device.sm_count))) if a.waves_count else 1
-                    key = (a.tile_m, a.tile_n, a.cluster_m or 1, a.cluster_n or 1)
-                    found.setdefault(key, ctas)
+                    L = waves.launch_from_algo(a, m, n, device.sm_count).launch
+                    found.setdefault((L.tile_m, L.tile_n, L.cluster_m, L.cluster_n), L.ctas_per_sm)
         if found:
             ctas = min(found.values())
             names = ", ".join(f"{t[0]}x{t[1]}" + (f" (cluster {t[2]}x{t[3]})" if t[2] * t[3] > 1 else "")

@@ -136,6 +136,11 @@ class TorchGemm:
             torch.set_float32_matmul_precision(self._precision)
         return torch.mm(a, b, out=self.out)
 
+    @property
+    def output(self):
+        """The output tensor every call writes."""
+        return self.out
+
     def close(self):
         import torch
         torch.set_float32_matmul_precision(self._saved_precision)

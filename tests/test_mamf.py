@@ -23,8 +23,8 @@ def test_parse_dim_list_stop_excluded():
     assert len(mamf.parse_dim_list("256:20224:256")) == 78
     assert mamf.parse_dim_list("4096,8192") == [4096, 8192]
     assert mamf.parse_dim_list("8192") == [8192]
-    for bad, msg in (("1024:256:256", "empty"), ("256:1024:0", "step"), ("a:b:c", "not understood"),
-                     ("1:2", "not understood"), ("0,5", "positive"), ("", "no sizes")):
+    for bad, msg in (("1024:256:256", "STOP must be >= START"), ("256:256:256", "empty"), ("256:1024:0", "STEP"),
+                     ("a:b:c", "START:STOP:STEP"), ("1:2", "START:STOP:STEP"), ("0,5", "positive"), ("", "empty")):
         with pytest.raises(AccelkernError, match=msg):
             mamf.parse_dim_list(bad)
 
@@ -36,7 +36,7 @@ def test_guided_candidates_are_tile_aligned_whole_waves_within_limits_unique():
     for s, why in cands:
         tile = (128, 256) if "128x256" in why else (256, 128)
         assert s.m % tile[0] == 0 and s.n % tile[1] == 0, (s, why)
-        st = mamf.wave_stats(s, tile, H200_LIKE.resident)
+        st = mamf.wave_stats(s, H200_LIKE.launch(tile + (1, 1)))
         assert st["tiles"] % 132 == 0 and st["wave_eff"] == 1.0 and st["tile_eff"] == 1.0
         assert max(s.m, s.n, s.k) <= 20480 and max(s.m, s.n) / min(s.m, s.n) <= 4
         assert s.k == 8192   # the middle K first
@@ -64,7 +64,8 @@ def test_cluster_shape_divides_the_tile_grid():
 
 def test_hand_computed_wave_stats():
     # M=K=8192, N=1408, tile 128x256, 132 SMs, 1 CTA/SM -> 64 x 6 = 384 tiles, 2.91 waves, last wave 91% full
-    st = mamf.wave_stats(mamf.Shape(8192, 1408, 8192), (128, 256), 132)
+    from accelkern import waves
+    st = mamf.wave_stats(mamf.Shape(8192, 1408, 8192), waves.Launch(128, 256, 132, 1))
     assert st["tiles"] == 384
     assert st["waves"] == pytest.approx(2.909, abs=1e-3)
     assert st["wave_eff"] == pytest.approx(384 / 396)
@@ -214,3 +215,22 @@ def test_grid_that_cannot_fit_is_one_line():
     r = CliRunner().invoke(cli, ["mamf", "--device", "cpu", "--search", "grid", "--m", "1000000", "--n", "1000000",
                                  "--k", "1000000", "--warmup", "0"])
     assert r.exit_code == 1 and "needs" in r.output and "GiB" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["cublaslt", "torch"])
+def test_gpu_short_guided_search_finds_a_checked_winner(backend):
+    from accelkern import specs
+    from accelkern.device import get_device_info
+    dev = get_device_info("cuda")
+    spec, _ = specs.lookup(dev.name)
+    rows = []
+    res = mamf.run(dev, spec, "bf16", lambda r: rows.append(r) or r, backend=backend, budget_s=4, warmup_s=1,
+                   top=2, repeats=2, explore=6, max_dim=8192)
+    assert res.winner_tflops and res.winner_tflops > 0
+    assert res.checked is not None and res.checked.correct is True
+    assert res.other_mode and res.other_mode["mode"] == "sustained" and res.other_mode["tflops"] > 0
+    win = [r for r in rows if r.name == "MAMF"]
+    assert len(win) == 1 and win[0].sm_clock_mean_mhz
+    if backend == "cublaslt":
+        assert win[0].config.get("tile") and win[0].config.get("waves") is not None
