@@ -541,6 +541,11 @@ def _poisoned_words(count: int, device, integer: bool):
     return t
 
 
+def _sync(dev):
+    if dev.type == "cuda":
+        _torch().cuda.synchronize(dev)
+
+
 @dataclass
 class CheckResult:
     ok: bool
@@ -585,7 +590,7 @@ def check_kernel(kernel: PeakKernel, cfg: Config, device: str, seed: int = 7) ->
         _a, _b, cw = C.peak_mma_fragment_words(kernel.op)
         out = _poisoned_words(warps * cfg.chains * 32 * cw, dev, kernel.integer)
         C.peak_mma(kernel.op, cfg.chains, 1, warps, 1, True, ops.tensors["frags"].to(dev), out)
-        torch.cuda.synchronize(dev)
+        _sync(dev)
         info = C.peak_mma_info(kernel.op, cfg.chains, warps)
         steps = int(info["steps_per_iter"])        # B0, B1 alternate: steps/2 of each
         r = ops.ref
@@ -602,7 +607,7 @@ def check_kernel(kernel: PeakKernel, cfg: Config, device: str, seed: int = 7) ->
     C.peak_wgmma(kernel.op, cfg.n, bool(cfg.a_in_regs), cfg.chains, 1, wgs, 1, True,
                  ops.tensors["image"].to(dev), r["layout"], ops.tensors["a_frags"].to(dev),
                  ops.tensors["c_frags"].to(dev), out)
-    torch.cuda.synchronize(dev)
+    _sync(dev)
     got = wgmma_decode(kernel, out.cpu().numpy().view(np.uint32), cfg.n, r["d_index"])
     ref = r["C"] + r["A"] @ r["B"].T
     ok, err, tol = checks.compare(got, ref.expand_as(got), kernel.tol_dtype)
@@ -781,13 +786,14 @@ def final_rule(max_time_s: float) -> timing.StopRule:
     return timing.StopRule(min_samples=10, min_time_s=0.2, max_time_s=max_time_s, target_noise=0.005)
 
 
-def _shape_str(kernel: PeakKernel, cfg: Config) -> str:
+def _shape_str(kernel: PeakKernel, cfg: Config) -> str | None:
+    """The instruction's shape: m64nNkK (wgmma), m16n8kK (mma.sync), the packed pair (SIMT f16x2/bf16x2)."""
     if kernel.path == "wgmma":
         k = {"f16": 16, "bf16": 16, "tf32": 8}.get(kernel.elem, 32)
         return f"m64n{cfg.n}k{k}"
     if kernel.path == "mma":
         return kernel.family
-    return "x2" if kernel.elem in ("f16", "bf16") else "x1"
+    return f"{kernel.elem}x2" if kernel.elem in ("f16", "bf16") else None
 
 
 def measure_config(kernel: PeakKernel, cfg: Config, device_info, spec, rule: timing.StopRule, target_s: float,

@@ -502,3 +502,211 @@ def test_gpu_cli_json(tmp_path):
     rows = [x for x in doc["rows"] if x["suite"] == "peak"]
     assert {x["dtype"] for x in rows} == {"fp32", "bf16"} and all(x["status"] == "ok" for x in rows)
     assert (tmp_path / "peak.jsonl").exists()
+
+
+# ---- the host side end to end, against a CPU model of the kernels' contract ---------------------------
+# FakeExt does what csrc/peak documents (word layouts in and out, B0/B1 alternation, k-steps read
+# through the descriptors), computing in float64 from the fragments it is given. It proves the host
+# plumbing (packing, images, decoding, references) before a GPU sees it; the layouts themselves are
+# proven by the gpu tests.
+
+def _elems_from_words(words, elem, count):
+    """(..., n_words) uint32 -> (..., count) float64 values of `elem`."""
+    w = np.asarray(words, dtype=np.uint64)
+    bits = P.ELEM_BITS[elem]
+    if bits == 64:
+        pairs = w.reshape(*w.shape[:-1], -1, 2)
+        raw = pairs[..., 0] | (pairs[..., 1] << np.uint64(32))
+    else:
+        per = 32 // bits
+        shifts = np.arange(per, dtype=np.uint64) * np.uint64(bits)
+        raw = ((w[..., None] >> shifts) & np.uint64((1 << bits) - 1)).reshape(*w.shape[:-1], -1)
+    raw = raw[..., :count]
+    t = torch.from_numpy(raw.astype(np.int64))
+    if elem == "f16":
+        return t.to(torch.int16).view(torch.float16).double()
+    if elem == "bf16":
+        return t.to(torch.int16).view(torch.bfloat16).double()
+    if elem in ("f32", "tf32"):
+        return t.to(torch.int32).view(torch.float32).double()
+    if elem in ("e4m3", "e5m2"):
+        return t.to(torch.uint8).view(torch.float8_e4m3fn if elem == "e4m3" else torch.float8_e5m2).double()
+    if elem == "s8":
+        return t.to(torch.uint8).view(torch.int8).double()
+    if elem == "s32":
+        return t.to(torch.int32).double()
+    if elem == "f64":
+        return t.view(torch.float64)
+    raise ValueError(elem)
+
+
+def _words(t):
+    return t.numpy().view(np.uint32)
+
+
+class FakeExt:
+    """CPU stand-in for accelkern._C's peak entry points (contract of csrc/peak/peak.h)."""
+
+    def __init__(self):
+        self.by_op = {k.op: k for k in P.SIMT_KERNELS + P.MMA_KERNELS}
+        self.wg = {k.op: k for k in P.WGMMA_KERNELS}
+
+    def build_info(self):
+        return {"has_sm90a": True}
+
+    def peak_simt_info(self, op, chains, threads):
+        return {"steps_per_iter": 256 // chains, "binary_version": 90, "regs": 32, "local_bytes": 0,
+                "max_active_ctas": 2048 // threads}
+
+    def peak_mma_info(self, op, chains, warps):
+        return {"steps_per_iter": 8, "binary_version": 90, "regs": 64, "local_bytes": 0, "max_active_ctas": 2}
+
+    def peak_mma_fragment_words(self, op):
+        k = self.by_op[op]
+        na, nb, nc = P._FAMILY_ELEMS[k.family]
+        return (na * P.ELEM_BITS[k.elem] // 32, nb * P.ELEM_BITS[k.elem] // 32, nc * P.ELEM_BITS[k.acc] // 32)
+
+    def peak_simt(self, op, chains, ctas, threads, iters, check, params, out, clocks=None):
+        k = self.by_op[op]
+        w = 2 if k.elem == "f64" else 1
+        lanes = 2 if k.elem in ("f16", "bf16") else 1
+        words = _words(params).reshape(chains + 2, w)
+        vals = _elems_from_words(words, k.elem, lanes)
+        ops = P.Operands({}, {"x0": vals[:chains], "m": vals[chains], "c": vals[chains + 1]})
+        x = P.simt_reference(k, ops, iters * 256 // chains)
+        bits, _ = P.encode(x, k.elem)
+        res = P.pack_words(bits if k.elem != "s32" else bits, P.ELEM_BITS[k.elem])   # (chains, w)
+        o = _words(out)
+        for t in range(ctas * threads):
+            o[(t * chains) * w:(t * chains + chains) * w] = res.reshape(-1)
+
+    def peak_mma(self, op, chains, ctas, warps, iters, check, frags, out, clocks=None):
+        k = self.by_op[op]
+        fam = k.family
+        m, n, kk = P._FAMILY_MNK[fam]
+        na, nb, nc = P._FAMILY_ELEMS[fam]
+        aw, bw, cw = self.peak_mma_fragment_words(op)
+        f = _words(frags).reshape(32, aw + 2 * bw + cw)
+        A, B0, B1, Cm = (torch.full(s, float("nan"), dtype=torch.float64) for s in ((m, kk), (kk, n), (kk, n), (m, n)))
+        for lane in range(32):
+            a = _elems_from_words(f[lane, :aw], k.elem, na)
+            b0 = _elems_from_words(f[lane, aw:aw + bw], k.elem, nb)
+            b1 = _elems_from_words(f[lane, aw + bw:aw + 2 * bw], k.elem, nb)
+            c = _elems_from_words(f[lane, aw + 2 * bw:], k.acc, nc)
+            for i in range(na):
+                A[P.mma_a_index(fam, lane, i)] = a[i]
+            for i in range(nb):
+                B0[P.mma_b_index(fam, lane, i)] = b0[i]
+                B1[P.mma_b_index(fam, lane, i)] = b1[i]
+            for i in range(nc):
+                Cm[P.mma_c_index(fam, lane, i)] = c[i]
+        D = Cm + 4 * iters * (A @ B0 + A @ B1)
+        bits, _ = P.encode(D, k.acc)
+        o = _words(out)
+        for blk in range(ctas * warps * chains):
+            for lane in range(32):
+                e = np.array([bits[P.mma_c_index(fam, lane, i)] for i in range(nc)], dtype=np.uint64)
+                o[(blk * 32 + lane) * cw:(blk * 32 + lane + 1) * cw] = P.pack_words(e[None], P.ELEM_BITS[k.acc])[0]
+
+    def peak_wgmma(self, op, n, a_in_regs, chains, ctas, warpgroups, iters, check, image, layout, a_frags, c_frags,
+                   out, clocks=None):
+        k = self.wg[op]
+        img = image.numpy()
+        eb = P.ELEM_BITS[k.elem]
+        ebytes = eb // 8
+        ks = P.wgmma_kelems(k) // P.K_STEPS
+        r32, kb32 = np.meshgrid(np.arange(64), np.arange(32), indexing="ij")
+
+        def read(rows, base, lbo, sbo, kstep, s):   # bytes the k-step's descriptor addresses, as elements
+            desc = P.encode_descriptor(base + s * kstep, lbo, sbo, layout["swizzle"])
+            rr, kb = np.meshgrid(np.arange(rows), np.arange(32), indexing="ij")
+            raw = img[P.descriptor_address(desc, rr, kb)].astype(np.uint64)        # (rows, 32 bytes)
+            raw = raw.reshape(rows, 32 // ebytes, ebytes)
+            bits = sum(raw[..., j] << np.uint64(8 * j) for j in range(ebytes))
+            per_word = max(1, 32 // eb)
+            return _elems_from_words(P.pack_words(bits, eb), k.elem, 32 // ebytes)
+
+        af = _words(a_frags).reshape(128, 16) if a_in_regs else None
+        D = None
+        cwords = _words(c_frags).reshape(128, n // 2)
+        Cm = torch.full((64, n), float("nan"), dtype=torch.float64)
+        cv = _elems_from_words(cwords, k.acc, n // 2)
+        for t in range(128):
+            for r in range(n // 2):
+                Cm[P.wgmma_d_index(t, r)] = cv[t, r]
+        D = Cm.clone()
+        na = P._FAMILY_ELEMS[k.family][0]
+        for _ in range(iters):
+            for s in range(P.K_STEPS):
+                if a_in_regs:
+                    As = torch.full((64, ks), float("nan"), dtype=torch.float64)
+                    av = _elems_from_words(af[:, 4 * s:4 * s + 4], k.elem, na)
+                    for t in range(128):
+                        for i in range(na):
+                            As[P.wgmma_a_index(k.family, t, i)] = av[t, i]
+                else:
+                    As = read(64, 0, layout["a_lbo"], layout["a_sbo"], layout["a_kstep"], s)
+                Bs = read(n, layout["a_bytes"], layout["b_lbo"], layout["b_sbo"], layout["b_kstep"], s)
+                D = D + As @ Bs.T
+        bits, _ = P.encode(D, k.acc)
+        di = np.array([[P.wgmma_d_index(t, r) for r in range(n // 2)] for t in range(128)])
+        words = P.pack_words(bits[di[..., 0], di[..., 1]], P.ELEM_BITS[k.acc]).reshape(-1)
+        o = _words(out)
+        for blk in range(ctas * warpgroups * chains):
+            o[blk * words.size:(blk + 1) * words.size] = words
+
+
+@pytest.fixture
+def fake_ext(monkeypatch):
+    fake = FakeExt()
+    monkeypatch.setattr(P._ext, "require", lambda: fake)
+    monkeypatch.setattr(P._ext, "load", lambda: fake)
+    return fake
+
+
+@pytest.mark.parametrize("kernel", P.SIMT_KERNELS, ids=lambda k: k.op)
+def test_host_plumbing_simt_check(fake_ext, kernel):
+    r = P.check_kernel(kernel, P.Config(2, 1, 8), "cpu")
+    assert r.ok, r
+
+
+@pytest.mark.parametrize("kernel", P.MMA_KERNELS, ids=lambda k: k.op)
+def test_host_plumbing_mma_check(fake_ext, kernel):
+    r = P.check_kernel(kernel, P.Config(2, 1, 4), "cpu")
+    assert r.ok, r
+    assert r.tolerance == checks.tolerance(kernel.tol_dtype)
+
+
+@pytest.mark.parametrize("kernel", P.WGMMA_KERNELS, ids=lambda k: k.op)
+@pytest.mark.parametrize("a_in_regs", [False, True], ids=["SS", "RS"])
+@pytest.mark.parametrize("layout", ["sw128", "none"])
+def test_host_plumbing_wgmma_check(fake_ext, kernel, a_in_regs, layout):
+    r = P.check_kernel(kernel, P.Config(8, 1, 2, 64, a_in_regs, layout), "cpu")
+    assert r.ok, r
+
+
+class WrongLayoutExt(FakeExt):
+    """A 'GPU' whose accumulator layout differs from the PTX one (pairs of columns swapped) and whose
+    wgmma ignores the k-step advance of the descriptors: the checks must fail on it."""
+
+    def peak_mma(self, *args, **kw):
+        super().peak_mma(*args, **kw)
+        out = args[7]
+        cw = self.peak_mma_fragment_words(args[0])[2]
+        w = _words(out).reshape(-1, cw)
+        w[:, [0, 1]] = w[:, [1, 0]].copy()
+
+    def peak_wgmma(self, op, n, a_in_regs, chains, ctas, warpgroups, iters, check, image, layout, *rest):
+        stuck = dict(layout, a_kstep=0, b_kstep=0)
+        super().peak_wgmma(op, n, a_in_regs, chains, ctas, warpgroups, iters, check, image, stuck, *rest)
+
+
+def test_checks_fail_on_a_wrong_layout(monkeypatch):
+    fake = WrongLayoutExt()
+    monkeypatch.setattr(P._ext, "require", lambda: fake)
+    for op in ("bf16.f32", "s8.s32", "f16.f16"):
+        r = P.check_kernel(next(x for x in P.MMA_KERNELS if x.op == op), P.Config(2, 1, 2), "cpu")
+        assert not r.ok and r.error > r.tolerance, (op, r)
+    r = P.check_kernel(next(x for x in P.WGMMA_KERNELS if x.op == "e4m3"), P.Config(4, 1, 2, 64, False, "sw128"),
+                       "cpu")
+    assert not r.ok, r
