@@ -59,7 +59,7 @@ section_validate() {
 # ---- section_peak
 section_peak() {
   # every kernel is checked against a float64 reference before it is timed; best launch shape per kernel
-  run peak 170 $AK peak --budget 100 --out "$OUT" || return 1
+  run peak 170 $AK peak --budget 80 --out "$OUT" || return 1
   $PY - "$OUT/peak.jsonl" >>"$SUMMARY" <<'PYEOF'
 import sys
 from accelkern.results import read_jsonl
