@@ -487,21 +487,22 @@ def test_gpu_short_sweep_rows(op):
     row = res.best
     assert row.status == "ok" and row.correct is True and row.value > 0 and row.flops > 0
     assert row.config["regs"] > 0 and row.config["kernel_clock_mhz"] > 100
-    assert 0.5 < row.config["busy_fraction"] <= 1.01      # the loop, not the launch, fills the time
+    assert 0.5 < row.config["busy_fraction"] <= 1.05      # the loop, not the launch, fills the time
     assert row.config["arch_flop_per_clk_per_sm"] == specs.per_clock_per_sm(info.arch, k.spec_dtype)
     assert all(r.suite == "peak-grid" for r in res.grid) and len(res.grid) == len(P.grid(k, quick=True))
 
 
 @pytest.mark.gpu
-def test_gpu_cli_json(tmp_path):
-    import json
+def test_gpu_cli_rows(tmp_path):
+    from accelkern.results import read_jsonl
     r = CliRunner().invoke(cli, ["peak", "--dtype", "fp32,bf16", "--path", "simt,mma", "--quick", "--budget", "5",
-                                 "--json", "--out", str(tmp_path)])
+                                 "--verbose", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)
-    rows = [x for x in doc["rows"] if x["suite"] == "peak"]
-    assert {x["dtype"] for x in rows} == {"fp32", "bf16"} and all(x["status"] == "ok" for x in rows)
-    assert (tmp_path / "peak.jsonl").exists()
+    _, rows = read_jsonl(str(tmp_path / "peak.jsonl"))
+    best = [x for x in rows if x.suite == "peak"]
+    assert {(x.dtype, x.backend) for x in best} == {("fp32", "simt"), ("bf16", "simt"), ("bf16", "mma.sync")}
+    assert all(x.status == "ok" and x.value > 0 for x in best)
+    assert any(x.suite == "peak-grid" for x in rows)
 
 
 # ---- the host side end to end, against a CPU model of the kernels' contract ---------------------------
