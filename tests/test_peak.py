@@ -711,3 +711,20 @@ def test_checks_fail_on_a_wrong_layout(monkeypatch):
     r = P.check_kernel(next(x for x in P.WGMMA_KERNELS if x.op == "e4m3"), P.Config(4, 1, 2, 64, False, "sw128"),
                        "cpu")
     assert not r.ok, r
+
+
+def test_peak_table_columns_render():
+    from accelkern import report
+    from accelkern.cli import _peak_columns
+    from accelkern.results import Row
+    rows = [Row(suite="peak", name="wgmma.m64nNk16 bf16->f32", dtype="bf16", backend="wgmma", metric="TFLOPS",
+                value=901.5, correct=True, flop_per_clk_per_sm=3890.0, pct_of_clock_peak=95.0,
+                config={"n": 256, "a_source": "shared", "warpgroups": 2, "ctas_per_sm": 1, "chains": 1,
+                        "warps_per_cta": 8, "flop_per_clk_per_sm_kernel_clock": 3950.0,
+                        "arch_flop_per_clk_per_sm": 4096, "pct_of_arch_at_kernel_clock": 96.4,
+                        "kernel_clock_mhz": 1720.0}),
+            Row(suite="peak", name="wgmma.m64nNk32 e4m3->f32", dtype="fp8", backend="wgmma", status="skipped",
+                note="not available on this GPU (needs sm_90; this is sm_80)")]
+    text = report.text_table(rows, _peak_columns())
+    assert "N=256 SS 2wg x1/SM c1" in text and "901.5 TFLOPS" in text and "3950" in text and "4096" in text
+    assert "96.4" in text and "skipped: not available on this GPU (needs sm_90; this is sm_80)" in text
