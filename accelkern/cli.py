@@ -261,7 +261,7 @@ def validate(device, spec_name, as_json, as_csv, out, budget, suites):
 def _peak_columns():
     from accelkern.report import Column
 
-    def cfg(key, fmt=None):
+    def cfg(key):
         return lambda r: (r.config or {}).get(key)
 
     def config_label(r):

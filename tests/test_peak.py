@@ -728,3 +728,9 @@ def test_peak_table_columns_render():
     text = report.text_table(rows, _peak_columns())
     assert "N=256 SS 2wg x1/SM c1" in text and "901.5 TFLOPS" in text and "3950" in text and "4096" in text
     assert "96.4" in text and "skipped: not available on this GPU (needs sm_90; this is sm_80)" in text
+
+
+def test_validate_registers_the_compute_ceiling_suite():
+    from accelkern import validate
+    names = {s.name: s for s in validate.load_suites()}
+    assert "peak" in names and names["peak"].devices == ("cuda",) and "compute ceiling" in names["peak"].title
