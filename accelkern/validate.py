@@ -22,7 +22,7 @@ SUITE_MODULES = (
     "accelkern.validate",
     # "accelkern.memory",
     "accelkern.gemm",
-    # "accelkern.peak",
+    "accelkern.peak",
     "accelkern.mamf",
 )
 

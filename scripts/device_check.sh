@@ -67,6 +67,27 @@ section_gemm() {
 
 
 # ---- section_peak
+section_peak() {
+  # every kernel is checked against a float64 reference before it is timed; best launch shape per kernel
+  run peak 170 $AK peak --budget 80 --out "$OUT" || return 1
+  $PY - "$OUT/peak.jsonl" >>"$SUMMARY" <<'PYEOF'
+import sys
+from accelkern.results import read_jsonl
+_, rows = read_jsonl(sys.argv[1])
+for r in rows:
+    if r.suite != "peak":
+        continue
+    c = r.config or {}
+    if r.status != "ok":
+        print(f"peak       {r.status:<8} {r.backend} {r.name}: {r.note}")
+        continue
+    fpc = c.get("flop_per_clk_per_sm_kernel_clock")
+    print(f"peak       {'ok' if r.correct is not False else 'WRONG':<8} {r.backend:<8} {r.name:<32} "
+          f"{r.value:8.1f} {r.metric:<6} {fpc or 0:6.0f}/{c.get('arch_flop_per_clk_per_sm') or 0:.0f} FLOP/clk/SM "
+          f"({c.get('pct_of_arch_at_kernel_clock') or 0:5.1f}% @ {c.get('kernel_clock_mhz') or 0:.0f} MHz kernel, "
+          f"{r.sm_clock_mean_mhz or 0:.0f} MHz NVML, {r.power_mean_w or 0:.0f} W, {r.throttle})")
+PYEOF
+}
 
 
 # ---- section_waves

@@ -1,0 +1,736 @@
+"""accelkern peak: fragment maps, shared-memory layouts and descriptors, operand packing, the kernel
+catalogue and the CLI on the CPU; the built extension's SASS (cuobjdump); every tensor-core path
+against a float64 reference and a short sweep on a GPU (marked gpu)."""
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from accelkern import checks, peak as P, specs
+from accelkern.cli import cli
+
+CUOBJDUMP_DIRS = [os.path.join(os.path.dirname(__import__("triton").__file__), "backends", "nvidia", "bin")] \
+    if __import__("importlib").util.find_spec("triton") else []
+
+
+def _ext():
+    try:
+        import accelkern._C as C
+        return C
+    except Exception:
+        return None
+
+
+# ---- fragment maps -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("family", P.MMA_FAMILIES)
+def test_mma_fragment_maps_cover_each_element_once(family):
+    m, n, k = P._FAMILY_MNK[family]
+    na, nb, nc = P._FAMILY_ELEMS[family]
+    for fn, count, shape in ((P.mma_a_index, na, (m, k)), (P.mma_b_index, nb, (k, n)), (P.mma_c_index, nc, (m, n))):
+        seen = Counter(fn(family, lane, i) for lane in range(32) for i in range(count))
+        assert len(seen) == shape[0] * shape[1] and set(seen.values()) == {1}
+        assert all(0 <= r < shape[0] and 0 <= c < shape[1] for r, c in seen)
+
+
+def test_mma_fragment_maps_match_ptx_formulas():
+    # lane 5: groupID 1, threadID_in_group 1; lane 7: groupID 1, threadID_in_group 3
+    assert P.mma_a_index("m16n8k16", 0, 0) == (0, 0)
+    assert P.mma_a_index("m16n8k16", 5, 3) == (9, 3)       # a2,a3: row groupID+8
+    assert P.mma_a_index("m16n8k16", 5, 6) == (9, 10)      # a6: +8 rows, +8 cols
+    assert P.mma_b_index("m16n8k16", 5, 2) == (10, 1)      # b2: k = 2t + 8
+    assert P.mma_a_index("m16n8k8", 6, 1) == (9, 2)        # tf32 a1: (g+8, t)
+    assert P.mma_a_index("m16n8k8", 6, 2) == (1, 6)        # tf32 a2: (g, t+4)
+    assert P.mma_b_index("m16n8k8", 6, 1) == (6, 1)        # tf32 b1: k = t+4
+    assert P.mma_a_index("m16n8k32", 7, 5) == (9, 13)      # 8-bit a5: (g+8, 4t+1)
+    assert P.mma_a_index("m16n8k32", 7, 10) == (1, 30)     # 8-bit a10: (g, 4t+2+16)
+    assert P.mma_b_index("m16n8k32", 7, 6) == (30, 1)      # 8-bit b6: k = 4t+2+16
+    assert P.mma_c_index("m16n8k32", 7, 3) == (9, 7)
+    assert P.mma_c_index("m8n8k4", 7, 1) == (1, 7)
+    assert P.mma_a_index("m8n8k4", 7, 0) == (1, 3) and P.mma_b_index("m8n8k4", 7, 0) == (3, 1)
+
+
+@pytest.mark.parametrize("n", [64, 128, 256])
+def test_wgmma_accumulator_map_covers_tile(n):
+    seen = Counter(P.wgmma_d_index(t, r) for t in range(128) for r in range(n // 2))
+    assert len(seen) == 64 * n and set(seen.values()) == {1}
+    assert P.wgmma_d_index(37, 6) == (25, 10)   # warp 1, lane 5, d6: second n8 block, row +8
+
+
+@pytest.mark.parametrize("family", ["m16n8k16", "m16n8k8", "m16n8k32"])
+def test_wgmma_a_register_map_covers_64_rows(family):
+    m, _, k = P._FAMILY_MNK[family]
+    na = P._FAMILY_ELEMS[family][0]
+    seen = Counter(P.wgmma_a_index(family, t, i) for t in range(128) for i in range(na))
+    assert len(seen) == 64 * k and set(seen.values()) == {1}
+
+
+# ---- packing and encodings -----------------------------------------------------------------------------
+
+def test_pack_words_low_element_first():
+    assert P.pack_words(np.array([[1, 2]], dtype=np.uint64), 16).tolist() == [[0x00020001]]
+    assert P.pack_words(np.array([[1, 2, 3, 0xFF]], dtype=np.uint64), 8).tolist() == [[0xFF030201]]
+    assert P.pack_words(np.array([[0x1122334455667788]], dtype=np.uint64), 64).tolist() == [[0x55667788, 0x11223344]]
+
+
+@pytest.mark.parametrize("acc", ["f32", "f16", "s32", "f64"])
+def test_accumulator_words_round_trip(acc):
+    g = torch.Generator().manual_seed(3)
+    vals = P._random_values((4, 8), acc, g)
+    bits, exact = P.encode(vals, acc)
+    words = P.pack_words(bits, P.ELEM_BITS[acc])
+    back = P.unpack_words(words, acc)
+    assert np.array_equal(back, exact.numpy())
+
+
+def test_encodings_are_exact_values_of_the_element_type():
+    x = torch.tensor([1.0 + 2 ** -12, -3.3, 1000.7], dtype=torch.float64)
+    bits, exact = P.encode(x, "tf32")
+    assert np.all(bits & 0x1FFF == 0)                      # no mantissa bits below tf32's 10
+    assert exact[0].item() == 1.0                          # 1 + 2^-12 is not a tf32 value
+    for elem in ("e4m3", "e5m2", "f16", "bf16"):
+        b, e = P.encode(x, elem)
+        b2, e2 = P.encode(e, elem)
+        assert np.array_equal(b, b2) and torch.equal(e, e2)
+    assert P.encode(torch.tensor([-1.0, 7.0]), "s8")[0].tolist() == [0xFF, 7]
+
+
+def test_poison_is_nan_for_every_float_accumulator_and_int_min_for_s32():
+    words = P._poisoned_words(8, "cpu", integer=False).numpy().view(np.uint32).reshape(1, 8)
+    for acc in ("f32", "f16", "f64"):
+        assert np.isnan(P.unpack_words(words, acc)).all()
+    iw = P._poisoned_words(4, "cpu", integer=True).numpy().view(np.uint32).reshape(1, 4)
+    assert (P.unpack_words(iw, "s32") == -2**31).all()
+    ok, err, _ = checks.compare(torch.from_numpy(P.unpack_words(words, "f32")), torch.ones(1, 8, dtype=torch.float64),
+                                "fp32")
+    assert not ok
+
+
+# ---- shared-memory layouts and descriptors ---------------------------------------------------------------
+
+@pytest.mark.parametrize("layout", ["sw128", "none"])
+@pytest.mark.parametrize("rows", [64, 128, 256])
+def test_layout_is_a_bijection_with_16_byte_core_rows(layout, rows):
+    L = P.SmemLayout(layout)
+    r, kb = np.meshgrid(np.arange(rows), np.arange(128), indexing="ij")
+    off = L.offset(rows, r, kb)
+    assert sorted(off.ravel().tolist()) == list(range(rows * 128))
+    # within a 16-byte chunk bytes stay contiguous: what a core-matrix row needs
+    assert np.all(off[:, 1::16] - off[:, 0::16] == 1) and np.all(off[:, 15::16] - off[:, 0::16] == 15)
+
+
+def test_sw128_layout_xors_chunks_with_the_row():
+    L = P.SmemLayout("sw128")
+    for r in range(16):
+        for chunk in range(8):
+            off = int(L.offset(64, r, chunk * 16))
+            assert off // 1024 == r // 8 and (off % 1024) // 128 == r % 8
+            assert (off % 128) // 16 == chunk ^ (r % 8)
+
+
+def test_descriptor_encoding_known_value_and_round_trip():
+    assert P.encode_descriptor(1024, 16, 1024, 1) == 0x4000004000010040
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        f = dict(addr=int(rng.integers(0, 1 << 14)) * 16, lbo=int(rng.integers(0, 1 << 14)) * 16,
+                 sbo=int(rng.integers(0, 1 << 14)) * 16, base_offset=int(rng.integers(0, 8)),
+                 swizzle=int(rng.integers(0, 4)))
+        assert P.decode_descriptor(P.encode_descriptor(**f)) == f
+
+
+@pytest.mark.skipif(_ext() is None, reason="accelkern._C not built (pure-Python install)")
+def test_descriptor_encoding_matches_the_kernels_function():
+    C = _ext()
+    rng = np.random.default_rng(9)
+    for _ in range(200):
+        a, l, s = (int(rng.integers(0, 1 << 14)) * 16 for _ in range(3))
+        sw, bo = int(rng.integers(0, 4)), int(rng.integers(0, 8))
+        assert C.wgmma_descriptor(a, l, s, sw, bo) == P.encode_descriptor(a, l, s, sw, bo)
+    assert C.wgmma_descriptor(0x3FFF0 + 0x40000, 16, 16, 0) == P.encode_descriptor(0x3FFF0, 16, 16, 0)
+
+
+@pytest.mark.parametrize("layout", ["sw128", "none"])
+@pytest.mark.parametrize("rows", [64, 256])
+def test_descriptors_read_back_the_image(layout, rows):
+    L = P.SmemLayout(layout)
+    rng = np.random.default_rng(rows)
+    bits = rng.integers(0, 256, size=(rows, 128)).astype(np.uint64)
+    img = P.build_image(bits, 8, L)
+    assert np.array_equal(P.read_through_descriptors(img, 4096, rows, L), bits.astype(np.uint8))
+
+
+def test_descriptor_model_catches_a_wrong_stride():
+    L = P.SmemLayout("sw128")
+    bits = np.arange(64 * 128, dtype=np.uint64).reshape(64, 128) % 251
+    img = P.build_image(bits, 8, L)
+    bad = P.SmemLayout("sw128")
+    p = bad.params(64)
+    desc = P.encode_descriptor(0, p["lbo"], 512, p["swizzle"])   # SBO of 512 instead of 1024
+    r, kb = np.meshgrid(np.arange(64), np.arange(32), indexing="ij")
+    assert not np.array_equal(img[P.descriptor_address(desc, r, kb) % img.size], bits[:, :32].astype(np.uint8))
+
+
+@pytest.mark.parametrize("kernel", P.WGMMA_KERNELS, ids=lambda k: k.op)
+def test_wgmma_operands_timing_tile_sums_to_zero(kernel):
+    ops = P.wgmma_operands(kernel, 128, "sw128", timing_mode=True)
+    A, B = ops.ref["A"], ops.ref["B"]
+    assert A.shape == (64, P.wgmma_kelems(kernel)) and B.shape == (128, P.wgmma_kelems(kernel))
+    assert torch.count_nonzero(A).item() > A.numel() // 2           # random, not zeros
+    assert float((A @ B.T).abs().max()) < 1e-9 * float((A.abs() @ B.abs().T).max())
+    lay = ops.ref["layout"]
+    assert lay["a_bytes"] == 64 * 128 and lay["b_bytes"] == 128 * 128 and lay["swizzle"] == 1
+    assert ops.tensors["a_frags"].numel() == 128 * 16 and ops.tensors["c_frags"].numel() == 128 * 64
+
+
+@pytest.mark.parametrize("kernel", P.MMA_KERNELS, ids=lambda k: k.op)
+def test_mma_operands_words_per_lane(kernel):
+    ops = P.mma_operands(kernel, timing_mode=True)
+    assert torch.equal(ops.ref["B1"], -ops.ref["B0"])
+    na, nb, nc = P._FAMILY_ELEMS[kernel.family]
+    eb, cb = P.ELEM_BITS[kernel.elem], P.ELEM_BITS[kernel.acc]
+    words = (na * eb + 2 * nb * eb + nc * cb) // 32
+    assert ops.tensors["frags"].numel() == 32 * words
+    C = _ext()
+    if C is not None:
+        a, b, c = C.peak_mma_fragment_words(kernel.op)
+        assert (a, b, c) == (na * eb // 32, nb * eb // 32, nc * cb // 32)
+
+
+def test_mma_decode_inverts_the_c_packing():
+    k = next(x for x in P.MMA_KERNELS if x.op == "f16.f16")
+    ops = P.mma_operands(k)
+    words = ops.tensors["frags"].numpy().view(np.uint32).reshape(32, -1)[:, -2:]   # the C words
+    got = P.mma_decode(k, words[None], ops.ref["c_index"])
+    assert torch.equal(got[0], ops.ref["C"])
+
+
+def test_simt_reference_int32_wraps_like_the_hardware():
+    k = next(x for x in P.SIMT_KERNELS if x.op == "int32")
+    ops = P.simt_operands(k, 4)
+    got = P.simt_reference(k, ops, 5)
+    m, c = int(ops.ref["m"][0]), int(ops.ref["c"][0])
+    for ch in range(4):
+        x = int(ops.ref["x0"][ch, 0])
+        for _ in range(5):
+            x = (x * m + c) & 0xFFFFFFFF
+        x = x - 2**32 if x >= 2**31 else x
+        assert int(got[ch, 0]) == x
+
+
+@pytest.mark.parametrize("kernel", [k for k in P.SIMT_KERNELS if k.elem != "s32"], ids=lambda k: k.op)
+def test_simt_chains_stay_bounded(kernel):
+    ops = P.simt_operands(kernel, 4)
+    x = P.simt_reference(kernel, ops, 300)
+    assert torch.isfinite(x).all() and float(x.abs().max()) < 4
+
+
+# ---- catalogue, grids, work counting, availability -------------------------------------------------------
+
+def test_catalogue_covers_the_issue():
+    have = {(k.path, k.dtype, k.elem) for k in P.ALL_KERNELS}
+    for need in [("simt", "fp32", "f32"), ("simt", "fp64", "f64"), ("simt", "fp16", "f16"), ("simt", "bf16", "bf16"),
+                 ("simt", "int32", "s32"), ("mma", "fp16", "f16"), ("mma", "bf16", "bf16"), ("mma", "tf32", "tf32"),
+                 ("mma", "int8", "s8"), ("mma", "fp8", "e4m3"), ("mma", "fp8", "e5m2"), ("wgmma", "fp16", "f16"),
+                 ("wgmma", "bf16", "bf16"), ("wgmma", "tf32", "tf32"), ("wgmma", "fp8", "e4m3"),
+                 ("wgmma", "fp8", "e5m2"), ("wgmma", "int8", "s8")]:
+        assert need in have, need
+    for k in P.ALL_KERNELS:
+        assert specs.per_clock_per_sm("sm_90", k.spec_dtype), k
+        assert k.tol_dtype in checks.TOLERANCES
+        if k.path == "mma":
+            m, n, kk = P._FAMILY_MNK[k.family]
+            assert k.flop_per_instr == 2 * m * n * kk
+    assert {k.op for k in P.MMA_KERNELS if k.acc == "f16"} == {"f16.f16"}
+
+
+def test_grids_respect_the_hardware_limits():
+    for k in P.ALL_KERNELS:
+        full, quick = P.grid(k), P.grid(k, quick=True)
+        assert quick and set(quick) <= set(full)
+        for c in full:
+            assert 32 <= c.threads <= 1024 and c.threads * c.ctas_per_sm <= 2048
+            if k.path == "wgmma":
+                assert c.warps % 4 == 0 and (c.n, c.chains) in P.WGMMA_NC and c.layout == "sw128"
+            elif k.path == "mma":
+                assert c.chains in P.MMA_CHAINS
+            else:
+                assert c.chains in P.SIMT_CHAINS
+
+
+def test_launch_flops_counts_every_instruction():
+    bf16 = next(k for k in P.WGMMA_KERNELS if k.op == "bf16")
+    cfg = P.Config(8, 1, 1, 256, False, "sw128")
+    assert P.launch_flops(bf16, cfg, 132, 10, 4) == 132 * 2 * 10 * 4 * 1 * (2 * 64 * 256 * 16)
+    mma = next(k for k in P.MMA_KERNELS if k.op == "bf16.f32")
+    assert P.launch_flops(mma, P.Config(8, 2, 4), 264, 3, 8) == 264 * 8 * 3 * 8 * 4 * (2 * 16 * 8 * 16)
+    ffma = P.SIMT_KERNELS[0]
+    assert P.launch_flops(ffma, P.Config(16, 4, 8), 528, 5, 32) == 528 * 512 * 5 * 32 * 8 * 2
+
+
+def test_select_kernels():
+    assert {k.path for k in P.select_kernels(["fp8"], None)} == {"mma", "wgmma"}
+    assert [k.op for k in P.select_kernels(["fp32"], ["simt"])] == ["fp32"]
+    with pytest.raises(P.AccelkernError, match="allowed"):
+        P.select_kernels(["fp4"], None)
+    with pytest.raises(P.AccelkernError, match="tf32 exists on mma, wgmma"):
+        P.select_kernels(["tf32"], ["simt"])
+
+
+def _dev(cc):
+    return SimpleNamespace(kind="cuda", compute_capability=cc, arch=f"sm_{cc[0]}{cc[1]}")
+
+
+def test_paths_a_gpu_lacks_are_named_not_crashed(monkeypatch):
+    wg = P.WGMMA_KERNELS[0]
+    assert P.unavailable(wg, _dev((8, 0))) == "not available on this GPU (needs sm_90; this is sm_80)"
+    assert "needs sm_90" in P.unavailable(wg, _dev((10, 0)))
+    fp8 = next(k for k in P.MMA_KERNELS if k.op == "e4m3.f32")
+    assert P.unavailable(fp8, _dev((8, 0))) == "not available on this GPU (needs sm_89; this is sm_80)"
+    assert P.unavailable(P.SIMT_KERNELS[0], _dev((8, 0))) is None
+    assert P.kernel_note(fp8, _dev((9, 0))).startswith("sm_90 has no fp8 mma.sync")
+    monkeypatch.setattr(P, "binary_version", lambda k: 80)   # e.g. an sm_89 GPU running the sm_80 binary
+    if _ext() is not None:
+        assert "runs the sm_80 binary" in P.unavailable(fp8, _dev((8, 9)))
+
+
+def test_validate_picks_one_kernel_per_dtype(monkeypatch):
+    monkeypatch.setattr(P, "binary_version", lambda k: 90)   # no GPU here to ask
+    C = _ext()
+    if C is not None and C.build_info().get("has_sm90a"):
+        ks = P.validate_kernels(_dev((9, 0)))
+        assert [k.path for k in ks] == ["simt", "mma", "wgmma", "wgmma", "wgmma", "wgmma", "wgmma"]
+    ks = P.validate_kernels(_dev((8, 0)))
+    assert [k.dtype for k in ks] == list(P.VALIDATE_DTYPES)
+    assert [k.path for k in ks][2:5] == ["mma", "mma", "mma"]
+
+
+# ---- CLI --------------------------------------------------------------------------------------------------
+
+def test_cli_help_and_bad_input(tmp_path):
+    r = CliRunner().invoke(cli, ["peak", "--help"])
+    assert r.exit_code == 0 and "--dtype" in r.output and "--verbose" in r.output and "default" in r.output
+    r = CliRunner().invoke(cli, ["peak", "--dtype", "fp4"])
+    assert r.exit_code == 1 and r.output.strip().splitlines() == [
+        "Error: --dtype fp4: unknown; allowed: fp32, fp64, fp16, bf16, tf32, fp8, int8, int32"]
+    r = CliRunner().invoke(cli, ["peak", "--path", "tensor"])
+    assert r.exit_code == 1 and "allowed: simt, mma, wgmma" in r.output
+    r = CliRunner().invoke(cli, ["peak", "--device", "cpu", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "times CUDA kernels" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()
+
+
+# ---- SASS of the built extension ---------------------------------------------------------------------------
+
+def _cuobjdump():
+    for d in CUOBJDUMP_DIRS + os.environ.get("PATH", "").split(os.pathsep):
+        p = os.path.join(d, "cuobjdump")
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return shutil.which("cuobjdump")
+
+
+@pytest.fixture(scope="module")
+def sass():
+    C = _ext()
+    if C is None:
+        pytest.skip("accelkern._C not built (pure-Python install): no SASS to inspect")
+    tool = _cuobjdump()
+    if tool is None:
+        pytest.skip("cuobjdump not found (it ships in triton's package: triton/backends/nvidia/bin)")
+    text = subprocess.run([tool, "-sass", C.__file__], capture_output=True, text=True, check=True).stdout
+    res = subprocess.run([tool, "-res-usage", C.__file__], capture_output=True, text=True, check=True).stdout
+    funcs = {}   # (arch, mangled name) -> Counter of opcodes
+    for sec in re.split(r"\n\s*arch = ", text)[1:]:
+        arch = sec.split()[0]
+        for f in re.split(r"Function : ", sec)[1:]:
+            name = f.split()[0]
+            if "_peak_kernel" in name:
+                funcs[(arch, name)] = Counter(re.findall(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]+)", f))
+                funcs[(arch, name)]["_text"] = f
+    return SimpleNamespace(funcs=funcs, res=res, archs={a for a, _ in funcs})
+
+
+def _ops(sass, arch, *parts):
+    hits = [c for (a, n), c in sass.funcs.items() if a == arch and all(p in n for p in parts)]
+    assert hits, f"no kernel {parts} in the {arch} SASS"
+    return hits
+
+
+def _has(counter, prefix):
+    return sum(v for k, v in counter.items() if k != "_text" and k.startswith(prefix))
+
+
+def test_sass_has_both_targets(sass):
+    assert {"sm_80", "sm_90a"} <= sass.archs
+
+
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90a"])
+@pytest.mark.parametrize("tag,opcode", [("SimtFp32E", "FFMA"), ("SimtFp64E", "DFMA"), ("SimtWordILi0E", "HFMA2"),
+                                        ("SimtWordILi1E", "HFMA2"), ("SimtWordILi2E", "IMAD")])
+def test_sass_simt_loops(sass, arch, tag, opcode):
+    for c in _ops(sass, arch, "simt_peak_kernel", tag):
+        assert _has(c, opcode) >= 256, (tag, c.most_common(5))
+    if tag == "SimtWordILi1E":
+        assert all(any("BF16" in k for k in c) for c in _ops(sass, arch, "simt_peak_kernel", tag))
+
+
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90a"])
+@pytest.mark.parametrize("tag,opcode", [("MmaF16F32E", "HMMA.16816.F32"), ("MmaF16F16E", "HMMA.16816.F16"),
+                                        ("MmaBf16F32E", "HMMA.16816.F32.BF16"), ("MmaTf32F32E", "HMMA.1688.F32.TF32"),
+                                        ("MmaS8S32E", "IMMA.16832.S8.S8"), ("MmaF64F64E", "DMMA")])
+def test_sass_mma_sync_loops(sass, arch, tag, opcode):
+    for c in _ops(sass, arch, "mma_peak_kernel", tag):
+        assert _has(c, opcode) >= 16, (tag, c.most_common(5))
+
+
+def test_sass_fp8_mma_sync_is_emulated_on_sm90(sass):
+    # documented in the rows: Hopper has no fp8 mma.sync, ptxas converts to f16 and uses HMMA
+    for c in _ops(sass, "sm_90a", "mma_peak_kernel", "MmaF8F32"):
+        assert _has(c, "HMMA.16816.F32") >= 32 and _has(c, "F2FP") > 0 and _has(c, "QMMA") == 0
+    for c in _ops(sass, "sm_80", "mma_peak_kernel", "MmaF8F32"):
+        assert _has(c, "HMMA") == 0   # the sm_80 binary traps; the host never launches it
+
+
+@pytest.mark.parametrize("tag,opcode", [("WgF16E", "HGMMA"), ("WgBf16E", "HGMMA"), ("WgTf32E", "HGMMA"),
+                                        ("WgE4m3E", "QGMMA"), ("WgE5m2E", "QGMMA"), ("WgS8E", "IGMMA")])
+def test_sass_wgmma_loops_are_pipelined(sass, tag, opcode):
+    kernels = _ops(sass, "sm_90a", "wgmma_peak_kernel", tag)
+    assert len(kernels) == 2 * len(P.WGMMA_NC)             # SS and RS for every (N, chains)
+    for c in kernels:
+        lines = [l for l in c["_text"].splitlines() if opcode + "." in l]
+        assert len(lines) >= 8, tag
+        # only the last wgmma of each committed group waits on the scoreboard: no serialization
+        assert sum("gsb0" not in l for l in lines) >= len(lines) // 2, tag
+        assert _has(c, "LDL") == 0 and _has(c, "STL") == 0
+    for a in ("sm_80",):
+        assert not [n for (ar, n) in sass.funcs if ar == a and "wgmma_peak_kernel" in n]
+
+
+def test_no_peak_kernel_uses_local_memory(sass):
+    blocks = re.split(r"\n(?=\s*Function )", sass.res)
+    seen = 0
+    for b in blocks:
+        if "_peak_kernel" in b.split("\n", 1)[0]:
+            seen += 1
+            m = re.search(r"STACK:(\d+)", b)
+            assert m and int(m.group(1)) == 0, b[:200]
+            m = re.search(r"LOCAL:(\d+)", b)
+            assert m is None or int(m.group(1)) == 0, b[:200]
+    assert seen >= 2 * (15 + 24) + 48
+
+
+# ---- on a GPU ------------------------------------------------------------------------------------------------
+
+def _device_info():
+    from accelkern.device import get_device_info
+    return get_device_info("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kernel", P.SIMT_KERNELS, ids=lambda k: k.op)
+@pytest.mark.parametrize("chains", P.SIMT_CHAINS)
+def test_gpu_simt_check(kernel, chains):
+    r = P.check_kernel(kernel, P.Config(2, 1, chains), "cuda")
+    assert r.ok, (r.error, r.tolerance, r.what)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kernel", P.MMA_KERNELS, ids=lambda k: k.op)
+@pytest.mark.parametrize("chains", P.MMA_CHAINS)
+def test_gpu_mma_sync_check(kernel, chains):
+    why = P.unavailable(kernel, _device_info())
+    if why:
+        pytest.skip(why)
+    r = P.check_kernel(kernel, P.Config(2, 1, chains), "cuda")
+    assert r.ok, (r.error, r.tolerance, r.what)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kernel", P.WGMMA_KERNELS, ids=lambda k: k.op)
+@pytest.mark.parametrize("n,chains", P.WGMMA_NC)
+@pytest.mark.parametrize("a_in_regs", [False, True], ids=["SS", "RS"])
+@pytest.mark.parametrize("layout", ["sw128", "none"])
+def test_gpu_wgmma_check(kernel, n, chains, a_in_regs, layout):
+    why = P.unavailable(kernel, _device_info())
+    if why:
+        pytest.skip(why)
+    r = P.check_kernel(kernel, P.Config(8, 1, chains, n, a_in_regs, layout), "cuda")
+    assert r.ok, (r.error, r.tolerance, r.what)
+
+
+@pytest.mark.gpu
+def test_gpu_wgmma_refused_off_sm90():
+    info = _device_info()
+    if tuple(info.compute_capability) == (9, 0):
+        pytest.skip("this is an sm_90 GPU")
+    k = P.WGMMA_KERNELS[0]
+    with pytest.raises(RuntimeError, match="sm_90"):
+        P.check_kernel(k, P.Config(8, 1, 1, 128, False, "sw128"), "cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("op", ["fp32", "bf16.f32", "bf16"])
+def test_gpu_short_sweep_rows(op):
+    info = _device_info()
+    k = next(x for x in P.ALL_KERNELS if x.op == op)
+    why = P.unavailable(k, info)
+    if why:
+        pytest.skip(why)
+    res = P.run_kernel(k, info, None, budget_s=3.0, quick=True)
+    row = res.best
+    assert row.status == "ok" and row.correct is True and row.value > 0 and row.flops > 0
+    assert row.config["regs"] > 0 and row.config["kernel_clock_mhz"] > 100
+    assert 0.5 < row.config["busy_fraction"] <= 1.05      # the loop, not the launch, fills the time
+    assert row.config["arch_flop_per_clk_per_sm"] == specs.per_clock_per_sm(info.arch, k.spec_dtype)
+    assert all(r.suite == "peak-grid" for r in res.grid) and len(res.grid) == len(P.grid(k, quick=True))
+
+
+@pytest.mark.gpu
+def test_gpu_cli_rows(tmp_path):
+    from accelkern.results import read_jsonl
+    r = CliRunner().invoke(cli, ["peak", "--dtype", "fp32,bf16", "--path", "simt,mma", "--quick", "--budget", "5",
+                                 "--verbose", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    _, rows = read_jsonl(str(tmp_path / "peak.jsonl"))
+    best = [x for x in rows if x.suite == "peak"]
+    assert {(x.dtype, x.backend) for x in best} == {("fp32", "simt"), ("bf16", "simt"), ("bf16", "mma.sync")}
+    assert all(x.status == "ok" and x.value > 0 for x in best)
+    assert any(x.suite == "peak-grid" for x in rows)
+
+
+# ---- the host side end to end, against a CPU model of the kernels' contract ---------------------------
+# FakeExt does what csrc/peak documents (word layouts in and out, B0/B1 alternation, k-steps read
+# through the descriptors), computing in float64 from the fragments it is given. It proves the host
+# plumbing (packing, images, decoding, references) before a GPU sees it; the layouts themselves are
+# proven by the gpu tests.
+
+def _elems_from_words(words, elem, count):
+    """(..., n_words) uint32 -> (..., count) float64 values of `elem`."""
+    w = np.asarray(words, dtype=np.uint64)
+    bits = P.ELEM_BITS[elem]
+    if bits == 64:
+        pairs = w.reshape(*w.shape[:-1], -1, 2)
+        raw = pairs[..., 0] | (pairs[..., 1] << np.uint64(32))
+    else:
+        per = 32 // bits
+        shifts = np.arange(per, dtype=np.uint64) * np.uint64(bits)
+        raw = ((w[..., None] >> shifts) & np.uint64((1 << bits) - 1)).reshape(*w.shape[:-1], -1)
+    raw = raw[..., :count]
+    t = torch.from_numpy(raw.astype(np.int64))
+    if elem == "f16":
+        return t.to(torch.int16).view(torch.float16).double()
+    if elem == "bf16":
+        return t.to(torch.int16).view(torch.bfloat16).double()
+    if elem in ("f32", "tf32"):
+        return t.to(torch.int32).view(torch.float32).double()
+    if elem in ("e4m3", "e5m2"):
+        return t.to(torch.uint8).view(torch.float8_e4m3fn if elem == "e4m3" else torch.float8_e5m2).double()
+    if elem == "s8":
+        return t.to(torch.uint8).view(torch.int8).double()
+    if elem == "s32":
+        return t.to(torch.int32).double()
+    if elem == "f64":
+        return t.view(torch.float64)
+    raise ValueError(elem)
+
+
+def _words(t):
+    return t.numpy().view(np.uint32)
+
+
+class FakeExt:
+    """CPU stand-in for accelkern._C's peak entry points (contract of csrc/peak/peak.h)."""
+
+    def __init__(self):
+        self.by_op = {k.op: k for k in P.SIMT_KERNELS + P.MMA_KERNELS}
+        self.wg = {k.op: k for k in P.WGMMA_KERNELS}
+
+    def build_info(self):
+        return {"has_sm90a": True}
+
+    def peak_simt_info(self, op, chains, threads):
+        return {"steps_per_iter": 256 // chains, "binary_version": 90, "regs": 32, "local_bytes": 0,
+                "max_active_ctas": 2048 // threads}
+
+    def peak_mma_info(self, op, chains, warps):
+        return {"steps_per_iter": 8, "binary_version": 90, "regs": 64, "local_bytes": 0, "max_active_ctas": 2}
+
+    def peak_mma_fragment_words(self, op):
+        k = self.by_op[op]
+        na, nb, nc = P._FAMILY_ELEMS[k.family]
+        return (na * P.ELEM_BITS[k.elem] // 32, nb * P.ELEM_BITS[k.elem] // 32, nc * P.ELEM_BITS[k.acc] // 32)
+
+    def peak_simt(self, op, chains, ctas, threads, iters, check, params, out, clocks=None):
+        k = self.by_op[op]
+        w = 2 if k.elem == "f64" else 1
+        lanes = 2 if k.elem in ("f16", "bf16") else 1
+        words = _words(params).reshape(chains + 2, w)
+        vals = _elems_from_words(words, k.elem, lanes)
+        ops = P.Operands({}, {"x0": vals[:chains], "m": vals[chains], "c": vals[chains + 1]})
+        x = P.simt_reference(k, ops, iters * 256 // chains)
+        bits, _ = P.encode(x, k.elem)
+        res = P.pack_words(bits if k.elem != "s32" else bits, P.ELEM_BITS[k.elem])   # (chains, w)
+        o = _words(out)
+        for t in range(ctas * threads):
+            o[(t * chains) * w:(t * chains + chains) * w] = res.reshape(-1)
+
+    def peak_mma(self, op, chains, ctas, warps, iters, check, frags, out, clocks=None):
+        k = self.by_op[op]
+        fam = k.family
+        m, n, kk = P._FAMILY_MNK[fam]
+        na, nb, nc = P._FAMILY_ELEMS[fam]
+        aw, bw, cw = self.peak_mma_fragment_words(op)
+        f = _words(frags).reshape(32, aw + 2 * bw + cw)
+        A, B0, B1, Cm = (torch.full(s, float("nan"), dtype=torch.float64) for s in ((m, kk), (kk, n), (kk, n), (m, n)))
+        for lane in range(32):
+            a = _elems_from_words(f[lane, :aw], k.elem, na)
+            b0 = _elems_from_words(f[lane, aw:aw + bw], k.elem, nb)
+            b1 = _elems_from_words(f[lane, aw + bw:aw + 2 * bw], k.elem, nb)
+            c = _elems_from_words(f[lane, aw + 2 * bw:], k.acc, nc)
+            for i in range(na):
+                A[P.mma_a_index(fam, lane, i)] = a[i]
+            for i in range(nb):
+                B0[P.mma_b_index(fam, lane, i)] = b0[i]
+                B1[P.mma_b_index(fam, lane, i)] = b1[i]
+            for i in range(nc):
+                Cm[P.mma_c_index(fam, lane, i)] = c[i]
+        D = Cm + 4 * iters * (A @ B0 + A @ B1)
+        bits, _ = P.encode(D, k.acc)
+        o = _words(out)
+        for blk in range(ctas * warps * chains):
+            for lane in range(32):
+                e = np.array([bits[P.mma_c_index(fam, lane, i)] for i in range(nc)], dtype=np.uint64)
+                o[(blk * 32 + lane) * cw:(blk * 32 + lane + 1) * cw] = P.pack_words(e[None], P.ELEM_BITS[k.acc])[0]
+
+    def peak_wgmma(self, op, n, a_in_regs, chains, ctas, warpgroups, iters, check, image, layout, a_frags, c_frags,
+                   out, clocks=None):
+        k = self.wg[op]
+        img = image.numpy()
+        eb = P.ELEM_BITS[k.elem]
+        ebytes = eb // 8
+        ks = P.wgmma_kelems(k) // P.K_STEPS
+        r32, kb32 = np.meshgrid(np.arange(64), np.arange(32), indexing="ij")
+
+        def read(rows, base, lbo, sbo, kstep, s):   # bytes the k-step's descriptor addresses, as elements
+            desc = P.encode_descriptor(base + s * kstep, lbo, sbo, layout["swizzle"])
+            rr, kb = np.meshgrid(np.arange(rows), np.arange(32), indexing="ij")
+            raw = img[P.descriptor_address(desc, rr, kb)].astype(np.uint64)        # (rows, 32 bytes)
+            raw = raw.reshape(rows, 32 // ebytes, ebytes)
+            bits = sum(raw[..., j] << np.uint64(8 * j) for j in range(ebytes))
+            per_word = max(1, 32 // eb)
+            return _elems_from_words(P.pack_words(bits, eb), k.elem, 32 // ebytes)
+
+        af = _words(a_frags).reshape(128, 16) if a_in_regs else None
+        D = None
+        cwords = _words(c_frags).reshape(128, n // 2)
+        Cm = torch.full((64, n), float("nan"), dtype=torch.float64)
+        cv = _elems_from_words(cwords, k.acc, n // 2)
+        for t in range(128):
+            for r in range(n // 2):
+                Cm[P.wgmma_d_index(t, r)] = cv[t, r]
+        D = Cm.clone()
+        na = P._FAMILY_ELEMS[k.family][0]
+        for _ in range(iters):
+            for s in range(P.K_STEPS):
+                if a_in_regs:
+                    As = torch.full((64, ks), float("nan"), dtype=torch.float64)
+                    av = _elems_from_words(af[:, 4 * s:4 * s + 4], k.elem, na)
+                    for t in range(128):
+                        for i in range(na):
+                            As[P.wgmma_a_index(k.family, t, i)] = av[t, i]
+                else:
+                    As = read(64, 0, layout["a_lbo"], layout["a_sbo"], layout["a_kstep"], s)
+                Bs = read(n, layout["a_bytes"], layout["b_lbo"], layout["b_sbo"], layout["b_kstep"], s)
+                D = D + As @ Bs.T
+        bits, _ = P.encode(D, k.acc)
+        di = np.array([[P.wgmma_d_index(t, r) for r in range(n // 2)] for t in range(128)])
+        words = P.pack_words(bits[di[..., 0], di[..., 1]], P.ELEM_BITS[k.acc]).reshape(-1)
+        o = _words(out)
+        for blk in range(ctas * warpgroups * chains):
+            o[blk * words.size:(blk + 1) * words.size] = words
+
+
+@pytest.fixture
+def fake_ext(monkeypatch):
+    fake = FakeExt()
+    monkeypatch.setattr(P._ext, "require", lambda: fake)
+    monkeypatch.setattr(P._ext, "load", lambda: fake)
+    return fake
+
+
+@pytest.mark.parametrize("kernel", P.SIMT_KERNELS, ids=lambda k: k.op)
+def test_host_plumbing_simt_check(fake_ext, kernel):
+    r = P.check_kernel(kernel, P.Config(2, 1, 8), "cpu")
+    assert r.ok, r
+
+
+@pytest.mark.parametrize("kernel", P.MMA_KERNELS, ids=lambda k: k.op)
+def test_host_plumbing_mma_check(fake_ext, kernel):
+    r = P.check_kernel(kernel, P.Config(2, 1, 4), "cpu")
+    assert r.ok, r
+    assert r.tolerance == checks.tolerance(kernel.tol_dtype)
+
+
+@pytest.mark.parametrize("kernel", P.WGMMA_KERNELS, ids=lambda k: k.op)
+@pytest.mark.parametrize("a_in_regs", [False, True], ids=["SS", "RS"])
+@pytest.mark.parametrize("layout", ["sw128", "none"])
+def test_host_plumbing_wgmma_check(fake_ext, kernel, a_in_regs, layout):
+    r = P.check_kernel(kernel, P.Config(8, 1, 2, 64, a_in_regs, layout), "cpu")
+    assert r.ok, r
+
+
+class WrongLayoutExt(FakeExt):
+    """A 'GPU' whose accumulator layout differs from the PTX one (pairs of columns swapped) and whose
+    wgmma ignores the k-step advance of the descriptors: the checks must fail on it."""
+
+    def peak_mma(self, *args, **kw):
+        super().peak_mma(*args, **kw)
+        out = args[7]
+        cw = self.peak_mma_fragment_words(args[0])[2]
+        w = _words(out).reshape(-1, cw)
+        w[:, [0, 1]] = w[:, [1, 0]].copy()
+
+    def peak_wgmma(self, op, n, a_in_regs, chains, ctas, warpgroups, iters, check, image, layout, *rest):
+        stuck = dict(layout, a_kstep=0, b_kstep=0)
+        super().peak_wgmma(op, n, a_in_regs, chains, ctas, warpgroups, iters, check, image, stuck, *rest)
+
+
+def test_checks_fail_on_a_wrong_layout(monkeypatch):
+    fake = WrongLayoutExt()
+    monkeypatch.setattr(P._ext, "require", lambda: fake)
+    for op in ("bf16.f32", "s8.s32", "f16.f16"):
+        r = P.check_kernel(next(x for x in P.MMA_KERNELS if x.op == op), P.Config(2, 1, 2), "cpu")
+        assert not r.ok and r.error > r.tolerance, (op, r)
+    r = P.check_kernel(next(x for x in P.WGMMA_KERNELS if x.op == "e4m3"), P.Config(4, 1, 2, 64, False, "sw128"),
+                       "cpu")
+    assert not r.ok, r
+
+
+def test_peak_table_columns_render():
+    from accelkern import report
+    from accelkern.cli import _peak_columns
+    from accelkern.results import Row
+    rows = [Row(suite="peak", name="wgmma.m64nNk16 bf16->f32", dtype="bf16", backend="wgmma", metric="TFLOPS",
+                value=901.5, correct=True, flop_per_clk_per_sm=3890.0, pct_of_clock_peak=95.0,
+                config={"n": 256, "a_source": "shared", "warpgroups": 2, "ctas_per_sm": 1, "chains": 1,
+                        "warps_per_cta": 8, "flop_per_clk_per_sm_kernel_clock": 3950.0,
+                        "arch_flop_per_clk_per_sm": 4096, "pct_of_arch_at_kernel_clock": 96.4,
+                        "kernel_clock_mhz": 1720.0}),
+            Row(suite="peak", name="wgmma.m64nNk32 e4m3->f32", dtype="fp8", backend="wgmma", status="skipped",
+                note="not available on this GPU (needs sm_90; this is sm_80)")]
+    text = report.text_table(rows, _peak_columns())
+    assert "N=256 SS 2wg x1/SM c1" in text and "901.5 TFLOPS" in text and "3950" in text and "4096" in text
+    assert "96.4" in text and "skipped: not available on this GPU (needs sm_90; this is sm_80)" in text
+
+
+def test_validate_registers_the_compute_ceiling_suite():
+    from accelkern import validate
+    names = {s.name: s for s in validate.load_suites()}
+    assert "peak" in names and names["peak"].devices == ("cuda",) and "compute ceiling" in names["peak"].title
