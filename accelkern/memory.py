@@ -102,8 +102,8 @@ class Traffic:
     host_buffers: int        # pinned host buffers (h2d, d2h)
     bytes_read: int          # per call
     bytes_written: int       # per call
-    dtype: str               # how the size is counted: 'bytes' or 'fp32'
-    elements: int            # elements per buffer in dtype
+    dtype: str | None        # 'fp32' for triad; None for the byte-granular kernels (any byte count)
+    elements: int            # elements per buffer (bytes, or fp32 elements for triad)
     passes: int = 1
     note: str | None = None
 
@@ -135,12 +135,12 @@ def traffic(kernel: str, nbytes: int, passes: int = 1, blocks: int = 0) -> Traff
         note = None if b == nbytes else f"triad: {nbytes} B rounded down to {n} whole fp32 elements ({b} B) per array"
         return Traffic(kernel, b, 3, 0, 2 * b * p, b * p, "fp32", n, p, note)
     if kernel == "read":
-        return Traffic(kernel, nbytes, 1, 0, nbytes * p, 4 * blocks, "bytes", nbytes, p)
+        return Traffic(kernel, nbytes, 1, 0, nbytes * p, 4 * blocks, None, nbytes, p)
     if kernel == "write":
-        return Traffic(kernel, nbytes, 1, 0, 0, nbytes * p, "bytes", nbytes, p)
+        return Traffic(kernel, nbytes, 1, 0, 0, nbytes * p, None, nbytes, p)
     if kernel in LINK_KERNELS:
-        return Traffic(kernel, nbytes, 1, 1, nbytes * p, nbytes * p, "bytes", nbytes, p)
-    return Traffic(kernel, nbytes, 2, 0, nbytes * p, nbytes * p, "bytes", nbytes, p)  # copy, ce, torch
+        return Traffic(kernel, nbytes, 1, 1, nbytes * p, nbytes * p, None, nbytes, p)
+    return Traffic(kernel, nbytes, 2, 0, nbytes * p, nbytes * p, None, nbytes, p)  # copy, ce, torch
 
 
 # ---- launch shape -----------------------------------------------------------------------------
@@ -718,7 +718,7 @@ def measure_workload(w: Workload, info: DeviceInfo, spec, rule: timing.StopRule,
 
 
 def _join(a, b):
-    return b if not a else f"{a}; {b}"
+    return "; ".join(x for x in (a, b) if x) or None
 
 
 def plan_for(kernel: str, nbytes: int, info: DeviceInfo, hot: bool = False) -> tuple[Traffic, CachePlan]:
@@ -1009,8 +1009,9 @@ def suite_rows(ctx) -> Iterator[Row]:
         best = max(ok, key=lambda r: r.value)
         others = [f"{_label(r)} {r.value:.3f}" for r in ok if r is not best]
         best.name = f"{direction}: {_label(best)}"
-        best.note = _join(best.note, "best of " + ", ".join([f"{_label(best)} {best.value:.3f}"] + others) + " TB/s"
-                          if others else None)
+        what = f"{direction} direction" + (", best of " + ", ".join([f"{_label(best)} {best.value:.3f}"] + others)
+                                            + " TB/s" if others else "")
+        best.note = _join(what, best.note)
         yield best
 
 
