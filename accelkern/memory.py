@@ -650,12 +650,15 @@ class MemcpyWorkload(Workload):
             self.C.mem_memcpy(self.dst[slot], self.src[slot], self.nbytes)
 
     def check(self):
-        import torch
-        torch.bitwise_not(self.src[0], out=self.dst[0])
+        n = self.nbytes
+        self.dst[0][:n].copy_(self.src[0][:n])
+        self.dst[0][:n].bitwise_not_()  # poisoned: every byte the transfer misses differs
+        self._sync()
         self(0)
         self._sync()
-        a = self.dst[0] if self.dst[0].device == self.src[0].device else self.dst[0].to(self.src[0].device)
-        ok = bytes_equal(a, self.src[0], self.nbytes)
+        on_dev = [x[:n] if x.is_cuda or not str(self.device).startswith("cuda") else x[:n].to(self.device)
+                  for x in (self.dst[0], self.src[0])]
+        ok = bytes_equal(on_dev[0], on_dev[1], n)
         return ok, 0.0 if ok else None, 0.0
 
 

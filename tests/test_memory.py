@@ -369,6 +369,100 @@ def test_validate_registers_the_hbm_suite():
     assert "hbm" in validate.SUITES and "cpu" in validate.SUITES["hbm"].devices
 
 
+# ---- the CUDA path's Python side, with the extension emulated by torch on the CPU ---------------------
+
+class _EmulatedC:
+    """accelkern._C's memory functions done by torch on CPU tensors; records every launch."""
+
+    def __init__(self, drop_last_byte=False):
+        self.calls, self.drop = [], drop_last_byte
+
+    def mem_kernel_info(self, kernel, vec, unroll, hint, threads):
+        regs = 30 + 4 * unroll * (2 if kernel == "triad" else 1)
+        return {"num_regs": regs, "local_bytes": 0, "max_threads_per_block": 1024,
+                "max_blocks_per_sm": min(2048 // threads, 65536 // (regs * threads), 32)}
+
+    def mem_copy(self, src, dst, n, *launch):
+        self.calls.append(("copy", n) + launch)
+        m = n - 1 if self.drop else n
+        dst[:m].copy_(src[:m])
+
+    def mem_read(self, src, n, partials, vec, unroll, hint, threads, blocks, passes):
+        self.calls.append(("read", n, vec, unroll, hint, threads, blocks, passes))
+        v = (passes * mem.checksum(src, n)) & 0xFFFFFFFF
+        partials[:blocks].zero_()
+        partials[blocks - 1] = v - (1 << 32) if v >= 1 << 31 else v
+
+    def mem_write(self, dst, n, pattern, *launch):
+        self.calls.append(("write", n) + launch)
+        dst[:n] = torch.tensor(mem.pattern_bytes(pattern, 0, n), dtype=torch.uint8)
+
+    def mem_triad(self, a, b, c, s, n, *launch):
+        self.calls.append(("triad", n) + launch)
+        torch.add(b[:n], c[:n], alpha=s, out=a[:n])
+
+    def mem_memcpy(self, dst, src, n):
+        self.calls.append(("memcpy", n))
+        dst[:n].copy_(src[:n])
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    from accelkern import _ext
+    from accelkern.device import DeviceInfo
+    c = _EmulatedC()
+    monkeypatch.setattr(_ext, "_module", c)
+    monkeypatch.setattr(_ext, "_loaded", True)
+    monkeypatch.setattr(_ext, "_error", None)
+    info = DeviceInfo(kind="cuda", index=0, name="emulated", torch_device="cpu", sm_count=4, max_threads_per_sm=2048,
+                      max_blocks_per_sm=32, l2_bytes=1 << 20, mem_clock_mhz=2619, mem_bus_width_bits=6144)
+    return c, info
+
+
+FAST = dict(min_samples=3, min_time_s=0.0, max_time_s=0.05)
+
+
+def test_cuda_path_launches_and_rows(emulated):
+    from accelkern import specs, timing
+    c, info = emulated
+    spec = specs.by_key("h200-sxm")
+    rule = timing.StopRule(**FAST)
+    for k in mem.OWN_KERNELS:
+        row = mem.run_kernel(k, (1 << 20) + 3, info, spec, rule, vec=8, hint="default", unroll=2)
+        assert row.status == "ok" and row.correct, row
+        assert row.config["vec"] == 8 and row.config["unroll"] == 2 and row.config["hint"] == "default"
+        assert row.config["blocks"] == 4 * row.config["blocks_per_sm"] and row.pct_of_spec is not None
+        assert row.backend == "accelkern" and row.kernel == f"{k}_v8_default"
+    launches = [x for x in c.calls if x[0] == "read"]
+    n, vec, unroll, hint, threads, blocks, passes = launches[-1][1:]
+    assert (n, vec, unroll, hint, threads, passes) == ((1 << 20) + 3, 8, 2, 0, 512, 1)
+    assert [x[1] for x in c.calls if x[0] == "triad"][-1] == (1 << 18)  # fp32 elements, rounded down
+    row = mem.run_kernel("read", 4096, info, spec, rule)
+    assert row.bytes_written == 4 * row.config["blocks"] and row.bytes_read == 4096  # 4 B per block stored
+
+
+def test_cuda_path_wrong_output_is_failed_and_not_timed(emulated):
+    from accelkern import timing
+    c, info = emulated
+    c.drop = True
+    row = mem.run_kernel("copy", 1001, info, None, timing.StopRule(**FAST))
+    assert row.status == "failed" and row.correct is False and row.value is None and "not timed" in row.note
+
+
+def test_cuda_path_tune_and_sweep(emulated):
+    from accelkern import timing
+    c, info = emulated
+    tr = mem.tune_kernel("copy", 1 << 20, info, None, rule=timing.StopRule(**FAST))
+    assert len(tr.tried) >= 6 and tr.best_tbps >= tr.default_tbps > 0
+    assert "tune copy: picked vec 16" in tr.summary()
+    rows = []
+    pts = mem.run_sweep("read", [64 << 10, 256 << 10], info, None, timing.StopRule(**FAST), emit=rows.append)
+    assert [p.size for p in pts] == [64 << 10, 256 << 10]
+    assert all(r.correct and r.config["cache"].startswith("hot") for r in rows)
+    assert rows[0].config["passes"] > rows[1].config["passes"] > 1  # smaller sizes run more passes per call
+    assert {x[-1] for x in c.calls if x[0] == "read"} >= {r.config["passes"] for r in rows}
+
+
 # ---- GPU ------------------------------------------------------------------------------------------
 
 def _cuda_info():
