@@ -313,7 +313,8 @@ HBM_SWEEP_COLUMNS = HBM_COLUMNS[:3] + (
                    "that puts 128 KiB of loads in flight per SM).")
 @click.option("--tune", is_flag=True,
               help="First search the launch shape per own kernel (unroll, threads, blocks per SM, hint; a few seconds "
-                   "each), then measure with the shape picked; the picks are printed below the table.")
+                   "each), then measure with the shape picked; the picks are printed below the table "
+                   "(--threads, --blocks-per-sm and --unroll are not used then).")
 @click.option("--sweep", is_flag=True,
               help="Bandwidth vs size from --sweep-min to --sweep-max for the chosen kernel(s), one buffer set reused "
                    "('hot'), so sizes within the L2 show the L2 plateau and larger ones HBM; writes a PNG plot.")
@@ -324,7 +325,8 @@ HBM_SWEEP_COLUMNS = HBM_COLUMNS[:3] + (
 @click.option("--plot", "plot_path", default=None, metavar="PATH",
               help="Sweep plot PNG (default DIR/hbm_sweep.png with --out, else ./hbm_sweep.png).")
 @click.option("--time", "time_s", type=click.FloatRange(min=0.05), default=2.0, show_default=True,
-              help="Most seconds of timing per measurement (it stops earlier once the median is known within 0.5%).")
+              help="Most seconds of timing per measurement (it stops earlier once the median is known within "
+                   "0.5%; a sweep size gets a quarter of it, at least 0.1 s).")
 def hbm(device, spec_name, as_json, as_csv, out, kernels, size, vecs, hints, threads, blocks_per_sm, unroll, tune,
         sweep, sweep_min, sweep_max, steps, plot_path, time_s):
     """Memory bandwidth: copy, read, write and triad kernels, the copy engine and host links, vs the spec.

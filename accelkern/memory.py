@@ -55,7 +55,7 @@ WRITE_PATTERN = 0xA5C3_F00D        # non-zero, every byte distinct
 TRIAD_SCALAR = 3.0
 HOT_TARGET_BYTES = {"cuda": 1 << 30, "cpu": 64 << 20}   # bytes moved per call in the sweep (sets passes)
 _MASK32 = 0xFFFF_FFFF
-_CHUNK = 1 << 28                   # elements per chunk of a device-side check
+_CHUNK = 1 << 26                   # elements per chunk of a device-side check (float64 temporaries: 512 MiB)
 
 
 def parse_kernels(text: str | None, device_kind: str, sweep: bool = False) -> list[str]:
