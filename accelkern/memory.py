@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from accelkern import _ext, checks, figures, timing
@@ -55,6 +55,7 @@ WRITE_PATTERN = 0xA5C3_F00D        # non-zero, every byte distinct
 TRIAD_SCALAR = 3.0
 HOT_TARGET_BYTES = {"cuda": 1 << 30, "cpu": 64 << 20}   # bytes moved per call in the sweep (sets passes)
 _MASK32 = 0xFFFF_FFFF
+GUARD_BYTES = 4096                 # bytes past the end of a checked output that must stay untouched
 _CHUNK = 1 << 26                   # elements per chunk of a device-side check (float64 temporaries: 512 MiB)
 
 
@@ -478,20 +479,25 @@ class _Buffers:
             self.a = [self._empty(e, dtype=self.b[0].dtype) for _ in range(self.slots)]
 
     def _check_buffers(self, run_once, read_result=None) -> tuple[bool, float | None, float | None]:
-        """Poisons slot 0's output, runs one call, compares with the reference."""
+        """Poisons slot 0's output (and up to GUARD bytes past it), runs one call, compares with the
+        reference; the bytes past the end must still hold the poison (no write beyond the tail)."""
         import torch
         k, n = self.kernel, self.nbytes
+        g = min(GUARD_BYTES, self.capacity.buffer_bytes - n)
         if k in ("copy", "ce", "torch"):
             torch.bitwise_not(self.src[0], out=self.dst[0])  # every byte the copy misses differs
             run_once()
             self._sync()
-            ok = bytes_equal(self.dst[0], self.src[0], n)
+            ok = bytes_equal(self.dst[0], self.src[0], n) and \
+                bool(torch.equal(self.dst[0][n:n + g], torch.bitwise_not(self.src[0][n:n + g])))
             return ok, 0.0 if ok else None, 0.0
         if k == "write":
-            poison_fill_(self.dst[0], n, WRITE_PATTERN)
+            poison_fill_(self.dst[0], n + g, WRITE_PATTERN)
+            guard = self.dst[0][n:n + g].clone()
             run_once()
             self._sync()
-            return filled_with(self.dst[0], n, WRITE_PATTERN), None, 0.0
+            ok = filled_with(self.dst[0], n, WRITE_PATTERN) and bool(torch.equal(self.dst[0][n:n + g], guard))
+            return ok, None, 0.0
         if k == "read":
             run_once()
             self._sync()
@@ -504,6 +510,8 @@ class _Buffers:
             self._sync()
             err = triad_error(self.a[0], self.b[0], self.c[0], TRIAD_SCALAR, e)
             tol = checks.tolerance("fp32")
+            if not bool(torch.isnan(self.a[0][e:e + g // 4]).all()):
+                err = math.inf  # an element past the end was written
             return err <= tol, err, tol
         raise ValueError(k)
 

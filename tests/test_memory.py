@@ -3,7 +3,6 @@ on the CPU, the CLI; on a GPU every kernel against its reference on aligned and 
 L2 -> HBM transition."""
 import json
 import math
-import os
 
 import pytest
 import torch
@@ -265,9 +264,29 @@ class _ShortWrite(mem.TorchWorkload):
         v[0].fill_(mem._as_int32(mem.WRITE_PATTERN))  # the 3 tail bytes are never written
 
 
-def test_checks_catch_a_missed_tail():
+class _LongCopy(mem.TorchWorkload):
+    """A copy that writes one byte past its end."""
+
+    def __call__(self, slot):
+        n = self.nbytes + 1
+        self.dst[slot][:n].copy_(self.src[slot][:n])
+
+
+class _LongTriad(mem.TorchWorkload):
+    def __call__(self, slot):
+        e = self.nbytes // 4 + 1
+        torch.add(self.b[slot][:e], self.c[slot][:e], alpha=mem.TRIAD_SCALAR, out=self.a[slot][:e])
+
+
+def test_checks_catch_a_missed_tail_and_writes_past_the_end():
     assert not _ShortCopy("copy", 1001, "cpu").check()[0]
     assert not _ShortWrite("write", 1003, "cpu").check()[0]
+    w = _LongCopy("copy", 2000, "cpu")
+    w.resize(1001)
+    assert not w.check()[0]
+    t = _LongTriad("triad", 4000, "cpu")
+    t.resize(400)
+    assert not t.check()[0]
 
 
 def test_cuda_only_kernels_are_skipped_on_cpu():
