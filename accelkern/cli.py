@@ -372,6 +372,9 @@ def hbm(device, spec_name, as_json, as_csv, out, kernels, size, vecs, hints, thr
         vec_list, hint_list = vec_list[:1], hint_list[:1]
     rule = timing.StopRule(max_time_s=time_s)
     footer = []
+    if not own_cuda and (tune or threads or blocks_per_sm or unroll):
+        footer.append("--tune, --threads, --blocks-per-sm and --unroll apply to the own CUDA kernels: not used here "
+                      f"({'torch backend on ' + info.kind if info.kind != 'cuda' else _ext.error()})")
     try:
         if sweep:
             if hi is None:
