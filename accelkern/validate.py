@@ -20,7 +20,7 @@ from accelkern.specs import Spec
 # modules whose import registers suites (later capabilities append theirs)
 SUITE_MODULES = (
     "accelkern.validate",
-    # "accelkern.memory",
+    "accelkern.memory",
     "accelkern.gemm",
     "accelkern.peak",
     "accelkern.mamf",

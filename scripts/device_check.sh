@@ -51,6 +51,12 @@ section_validate() {
 }
 
 # ---- section_hbm
+# every kernel at 2 GiB (both hints), a short launch-shape tune, and the read/copy size sweep with its plot
+section_hbm() {
+  run hbm 150 $AK hbm --time 1 --out "$OUT/hbm"
+  run hbm_tune 120 $AK hbm --tune --kernel copy,read,write,triad --time 1 --out "$OUT/hbm_tune"
+  run hbm_sweep 150 $AK hbm --sweep --kernel read,copy --out "$OUT/hbm_sweep"
+}
 
 
 # ---- section_gemm
