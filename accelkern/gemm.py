@@ -123,7 +123,7 @@ def parse_backends(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchedShape(GemmShape):
     batch: int = 1
 

@@ -38,18 +38,7 @@ def parse_dim_list(text: str, what: str = "range") -> list[int]:
     return waves.parse_values(text, f"--{what}", stop_inclusive=False)
 
 
-@dataclass(frozen=True, order=True)
-class Shape:
-    m: int
-    n: int
-    k: int
-
-    @property
-    def flops(self) -> float:
-        return 2.0 * self.m * self.n * self.k
-
-    def __str__(self):
-        return f"{self.m}x{self.n}x{self.k}"
+Shape = torch_backend.GemmShape   # M x N x K with .flops = 2MNK
 
 
 # ---- the device facts the search uses -----------------------------------------------------------

@@ -72,8 +72,9 @@ def gemm_unavailable(dtype: str, device: str) -> str | None:
     return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class GemmShape:
+    """M x N x K of C[M,N] = A[M,K] @ B[K,N]; FLOPs count a multiply-add as 2."""
     m: int
     n: int
     k: int
