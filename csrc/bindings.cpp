@@ -282,20 +282,43 @@ void require_operand(const at::Tensor& t, const char* name, int device, int64_t 
   TORCH_CHECK(int64_t(t.nbytes()) >= need, name, " holds ", t.nbytes(), " bytes, the GEMM reads/writes ", need);
 }
 
-// Python face of LtMatmulPlan: owns the plan, keeps its scale and workspace tensors alive.
-struct LtPlanPy {
+// Python face of a GEMM plan (cuBLASLt or cuBLAS): owns the plan, keeps the description dict (it holds
+// the scale tensors) and the workspace alive, and checks every operand before a call.
+template <class Plan>
+struct GemmPlanPy {
   int device;
-  std::unique_ptr<LtMatmulPlan> plan;
-  py::object keep;            // the description dict (holds the scale tensors)
+  std::unique_ptr<Plan> plan;
+  py::object keep;
   at::Tensor workspace;
   int64_t need_a, need_b, need_d;
 
-  LtPlanPy(const py::dict& d, int dev) : device(dev), keep(d) {
+  GemmPlanPy(const py::dict& d, int dev) : device(dev), keep(d) {
     c10::cuda::CUDAGuard guard(device);
     BlasGemmDesc g = desc_from(d, device);
-    plan = std::make_unique<LtMatmulPlan>(g);
+    plan = std::make_unique<Plan>(g);
     need_a = bytes_a(g), need_b = bytes_b(g), need_d = bytes_d(g);
   }
+  void set_workspace(const at::Tensor& ws) {
+    if (ws.numel() == 0) {
+      workspace = at::Tensor();
+      plan->set_workspace(nullptr, 0);
+      return;
+    }
+    require_operand(ws, "workspace", device, 0);
+    workspace = ws;
+    plan->set_workspace(ws.data_ptr(), ws.nbytes());
+  }
+  void run(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
+    require_operand(a, "a", device, need_a);
+    require_operand(b, "b", device, need_b);
+    require_operand(d, "d", device, need_d);
+    c10::cuda::CUDAGuard guard(device);
+    plan->run(a.data_ptr(), b.data_ptr(), d.data_ptr(), c10::cuda::getCurrentCUDAStream(device).stream());
+  }
+};
+
+struct LtPlanPy : GemmPlanPy<LtMatmulPlan> {
+  using GemmPlanPy::GemmPlanPy;
   py::list heuristic(int top_k, uint64_t workspace_limit) {
     c10::cuda::CUDAGuard guard(device);
     py::list out;
@@ -307,55 +330,9 @@ struct LtPlanPy {
     return algo_result_dict(plan->check(raw_from(raw)));
   }
   void set_algo(const py::sequence& raw) { plan->set_algo(raw_from(raw)); }
-  void set_workspace(const at::Tensor& ws) {
-    if (ws.numel() == 0) {
-      workspace = at::Tensor();
-      plan->set_workspace(nullptr, 0);
-      return;
-    }
-    require_operand(ws, "workspace", device, 0);
-    workspace = ws;
-    plan->set_workspace(ws.data_ptr(), ws.nbytes());
-  }
-  void run(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
-    require_operand(a, "a", device, need_a);
-    require_operand(b, "b", device, need_b);
-    require_operand(d, "d", device, need_d);
-    c10::cuda::CUDAGuard guard(device);
-    plan->run(a.data_ptr(), b.data_ptr(), d.data_ptr(), c10::cuda::getCurrentCUDAStream(device).stream());
-  }
 };
 
-struct CublasPlanPy {
-  int device;
-  std::unique_ptr<CublasGemmPlan> plan;
-  at::Tensor workspace;
-  int64_t need_a, need_b, need_d;
-
-  CublasPlanPy(const py::dict& d, int dev) : device(dev) {
-    c10::cuda::CUDAGuard guard(device);
-    BlasGemmDesc g = desc_from(d, device);
-    plan = std::make_unique<CublasGemmPlan>(g);
-    need_a = bytes_a(g), need_b = bytes_b(g), need_d = bytes_d(g);
-  }
-  void set_workspace(const at::Tensor& ws) {
-    if (ws.numel() == 0) {
-      workspace = at::Tensor();
-      plan->set_workspace(nullptr, 0);
-      return;
-    }
-    require_operand(ws, "workspace", device, 0);
-    workspace = ws;
-    plan->set_workspace(ws.data_ptr(), ws.nbytes());
-  }
-  void run(const at::Tensor& a, const at::Tensor& b, const at::Tensor& d) {
-    require_operand(a, "a", device, need_a);
-    require_operand(b, "b", device, need_b);
-    require_operand(d, "d", device, need_d);
-    c10::cuda::CUDAGuard guard(device);
-    plan->run(a.data_ptr(), b.data_ptr(), d.data_ptr(), c10::cuda::getCurrentCUDAStream(device).stream());
-  }
-};
+using CublasPlanPy = GemmPlanPy<CublasGemmPlan>;
 
 py::dict lt_enum_tables() {
   py::dict tile, stages, cluster, out;
