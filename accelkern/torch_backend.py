@@ -1,6 +1,6 @@
-"""The torch backend: GEMM through torch.mm (fp8 via torch._scaled_mm, int8 via torch._int_mm) and copy
-through Tensor.copy_, on any torch device. It is the CPU path and the independent cross-check of the
-CUDA paths. Workloads are callables `w(slot)` for timing.measure, with their work counted.
+"""The torch backend for GEMM: torch.mm (fp8 via torch._scaled_mm, int8 via torch._int_mm) on any torch
+device. It is the CPU path and the independent cross-check of the CUDA paths. Workloads are callables
+`w(slot)` for timing.measure, with their work counted. (Memory bandwidth through torch: memory.TorchWorkload.)
 """
 from __future__ import annotations
 
@@ -156,36 +156,3 @@ class TorchGemm:
         a = self.a[0][:r].to("cpu", torch.float64)
         b = self.b[0][:, :c].to("cpu", torch.float64)
         return checks.compare(self.out[:r, :c], a @ b, self.dtype)
-
-
-class TorchCopy:
-    """dst.copy_(src) over `nbytes`, rotating over `slots` (src, dst) pairs: reads nbytes, writes nbytes."""
-
-    def __init__(self, nbytes: int, device: str, slots: int = 1, seed: int = 0):
-        import torch
-        if nbytes < 4 or nbytes % 4:
-            raise AccelkernError(f"copy size {nbytes} B must be a positive multiple of 4 bytes")
-        free = free_bytes(device)
-        need = 2 * nbytes * slots
-        if free is not None and need > free * 0.8:
-            raise AccelkernError(f"copy of {nbytes / 2**30:.2f} GiB x {slots} buffers needs {need / 2**30:.2f} GiB, "
-                                 f"only {free / 2**30:.2f} GiB free on {device}")
-        gen = torch.Generator(device=device).manual_seed(seed)
-        n = nbytes // 4
-        self.nbytes, self.slots = nbytes, slots
-        self.src = [torch.randn(n, device=device, generator=gen) for _ in range(slots)]
-        self.dst = [torch.empty(n, device=device) for _ in range(slots)]
-        self.bytes_read = self.bytes_written = nbytes
-
-    def __call__(self, slot: int):
-        self.dst[slot].copy_(self.src[slot])
-
-    def check(self) -> bool:
-        """Poisoned destination, one copy, bit-exact comparison."""
-        import torch
-        checks.poison_(self.dst[0])
-        self(0)
-        return bool(torch.equal(self.dst[0].view(torch.int32), self.src[0].view(torch.int32)))
-
-    def close(self):
-        self.src = self.dst = None

@@ -98,7 +98,7 @@ def run(device: DeviceInfo, spec: Spec | None, budget_s: float, emit: Callable[[
     return skipped
 
 
-# ---- torch-backend suites: GEMM per dtype and copy bandwidth -------------------------------------
+# ---- torch-backend suite: GEMM per dtype (memory bandwidth: accelkern/memory.py's suite "hbm") -----
 
 VALIDATE_GEMM_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 
@@ -144,30 +144,4 @@ def torch_gemm_rows(ctx: Context) -> Iterator[Row]:
             g.close()
 
 
-def copy_size(device: DeviceInfo) -> int:
-    """2 GiB per buffer on a GPU; on a CPU 8x the last-level cache (>= 256 MiB), within 1/8 of RAM."""
-    if device.kind == "cuda":
-        return 2 << 30
-    size = max(256 << 20, 8 * (device.l2_bytes or 0))
-    if device.memory_bytes:
-        size = min(size, device.memory_bytes // 8)
-    return size // 4096 * 4096
-
-
-def torch_copy_rows(ctx: Context) -> Iterator[Row]:
-    dev = ctx.device
-    nbytes = copy_size(dev)
-    c = torch_backend.TorchCopy(nbytes, dev.torch_device, slots=1)
-    try:
-        ok = c.check()
-        meas = timing.measure(c, dev.torch_device, rule=ctx.rule(1))
-        row = Row(suite="memory-torch", name="Tensor.copy_", kernel="copy", backend="torch",
-                  shape=f"{nbytes / 2**20:.0f}MiB", bytes_read=nbytes, bytes_written=nbytes, correct=ok,
-                  note="TB/s counts read+write; one_direction is the copy rate")
-        yield figures.memory_row(row, meas, dev, ctx.spec)
-    finally:
-        c.close()
-
-
 register(Suite("gemm-torch", "GEMM per dtype through torch (large square shapes)", torch_gemm_rows, weight=3.0))
-register(Suite("memory-torch", "copy bandwidth through Tensor.copy_", torch_copy_rows, weight=1.0))

@@ -80,17 +80,17 @@ def test_validate_cpu_end_to_end(tmp_path):
         assert x["samples"] >= 1 and x["median_ms"] > 0
     skipped = [x for x in rows if x["status"] == "skipped"]
     assert any(x["dtype"] == "tf32" and "tensor-core" in x["note"] for x in skipped)
-    copy = [x for x in rows if x["suite"] == "memory-torch"]
+    copy = [x for x in rows if x["suite"] == "hbm" and x["name"].startswith("copy")]
     assert copy and copy[0]["value"] > 0 and copy[0]["correct"] is True
     assert copy[0]["one_direction"] == pytest.approx(copy[0]["value"] / 2)
     assert (out / "validate.jsonl").exists() and (out / "validate.csv").exists() and (out / "validate.md").exists()
 
 
 def test_validate_cpu_table_lists_what_was_skipped():
-    r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--budget", "5", "--suite", "memory-torch"],
+    r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--budget", "5", "--suite", "hbm"],
                            catch_exceptions=False)
     assert r.exit_code == 0
-    assert "memory-torch" in r.output and "TB/s" in r.output
+    assert "hbm" in r.output and "TB/s" in r.output
     assert "skipped: CUDA kernels" in r.output
 
 

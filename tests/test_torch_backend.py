@@ -59,14 +59,6 @@ def test_too_large_gemm_is_one_clear_error():
         torch_backend.TorchGemm("fp64", 1 << 20, 1 << 20, 1 << 20, "cpu")
 
 
-def test_copy_is_bit_exact_and_counts_bytes():
-    c = torch_backend.TorchCopy(1 << 20, "cpu", slots=2)
-    assert c.check()
-    assert c.bytes_read == c.bytes_written == 1 << 20
-    with pytest.raises(AccelkernError, match="multiple of 4"):
-        torch_backend.TorchCopy(10, "cpu")
-
-
 def test_tolerance_table_and_compare():
     assert checks.tolerance("int8") == 0.0
     with pytest.raises(KeyError, match="known"):
