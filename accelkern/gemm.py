@@ -886,8 +886,8 @@ def _workspace(r: Row):
 
 
 def _columns():
-    from accelkern import report
-    C = report.Column
+    from accelkern import tables
+    C = tables.Column
     return (
         C("dtype", lambda r: r.dtype),
         C("shape", lambda r: r.shape),
@@ -916,7 +916,7 @@ def _columns():
     )
 
 
-GEMM_COLUMNS = None  # built on first use (report imports results)
+GEMM_COLUMNS = None  # built on first use (tables imports results)
 
 
 def columns():

@@ -148,15 +148,16 @@ class ResultWriter:
             self._write_line(row_record(row, self.header))
         return row
 
-    def close(self, columns=None):
+    def close(self, markdown: str | None = None):
+        """Closes the JSONL and writes the CSV and, when given, the markdown (rendered by accelkern.tables,
+        which builds on this module, never the other way)."""
         if self._fd is None:
             return
         os.close(self._fd)
         self._fd = None
         _atomic_write(os.path.join(self.out_dir, f"{self.stem}.csv"), to_csv(self.rows, self.header))
-        from accelkern import report
-        _atomic_write(os.path.join(self.out_dir, f"{self.stem}.md"),
-                      report.markdown_report(self.header, self.rows, columns))
+        if markdown is not None:
+            _atomic_write(os.path.join(self.out_dir, f"{self.stem}.md"), markdown)
 
     def __enter__(self):
         return self

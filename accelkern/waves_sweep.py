@@ -476,7 +476,7 @@ def write_summary(path: str, summary: SweepSummary, points: list[SweepPoint], me
 
 def table_columns(kind: str):
     """Columns of the staircase or sweep table."""
-    from accelkern.report import Column
+    from accelkern.tables import Column
     cfg = lambda key: (lambda r: r.config.get(key))
     if kind == "staircase":
         return (Column("CTA/SM", cfg("ctas_per_sm")), Column("CTAs", cfg("ctas")),

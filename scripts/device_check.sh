@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED=1
 SUMMARY="$D/summary.txt"
 : >"$SUMMARY"
 PY=python3
-AK="$PY -m accelkern.cli"
+AK="$PY -m accelkern"
 ALL=(build tests info validate gemm peak hbm waves mamf mamf_grid)
 SECTIONS=("$@")
 [ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=("${ALL[@]}")

@@ -231,7 +231,7 @@ def _row(value, idx, tile, note=None):
 
 
 def test_explorer_rows_sorted_by_measured_throughput_and_formatted():
-    from accelkern import report
+    from accelkern import tables as report
     rows = [_row(700.0, 0, "128x256"), _row(760.5, 1, "256x128", "best of 3"), _row(None, 2, "64x64"),
             Row(suite="gemm", name="torch.mm", dtype="bf16", shape="8192x8192x8192", backend="torch",
                 value=720.0, metric="TFLOPS")]

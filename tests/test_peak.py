@@ -714,8 +714,8 @@ def test_checks_fail_on_a_wrong_layout(monkeypatch):
 
 
 def test_peak_table_columns_render():
-    from accelkern import report
-    from accelkern.cli import _peak_columns
+    from accelkern import tables as report
+    from accelkern.commands.peak import peak_columns as _peak_columns
     from accelkern.results import Row
     rows = [Row(suite="peak", name="wgmma.m64nNk16 bf16->f32", dtype="bf16", backend="wgmma", metric="TFLOPS",
                 value=901.5, correct=True, flop_per_clk_per_sm=3890.0, pct_of_clock_peak=95.0,

@@ -19,9 +19,11 @@ def test_round_trip(tmp_path):
     rows = [Row(suite="gemm", name="torch.mm", dtype="bf16", shape="8x8x8", value=1.5, metric="TFLOPS",
                 config={"tile": "128x256"}, correct=True),
             Row(suite="gemm", name="torch", dtype="tf32", status="skipped", note="needs sm_80")]
-    with ResultWriter(str(tmp_path), header(), stem="r") as w:
-        for r in rows:
-            w.write(r)
+    from accelkern import tables
+    w = ResultWriter(str(tmp_path), header(), stem="r")
+    for r in rows:
+        w.write(r)
+    w.close(tables.markdown_report(w.header, w.rows))
     h, back = results.read_jsonl(str(tmp_path / "r.jsonl"))
     assert h["device"] == "Test GPU" and h["schema"] == results.SCHEMA_VERSION
     assert back == rows
