@@ -8,10 +8,11 @@ import click
 
 from accelkern import __version__
 from accelkern.commands import compare, gemm, hbm, info, mamf, peak, validate, waves
-from accelkern.commands.common import AkGroup
+from accelkern.commands.common import EXIT_CODES_HELP, AkGroup
 
 
-@click.group(cls=AkGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=AkGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="accelkern")
 def cli():
     """accelkern: measure what an accelerator really delivers, beside what its vendor claims.
@@ -25,6 +26,18 @@ def cli():
 for _cmd in (info.info, validate.validate, hbm.hbm, gemm.gemm, peak.peak_cmd, waves.waves_group, mamf.mamf,
              compare.compare):
     cli.add_command(_cmd)
+
+
+def _with_exit_codes(cmd):
+    """Every command's --help ends with the exit codes."""
+    if not cmd.epilog:
+        cmd.epilog = EXIT_CODES_HELP
+    for sub in getattr(cmd, "commands", {}).values():
+        _with_exit_codes(sub)
+
+
+for _cmd in cli.commands.values():
+    _with_exit_codes(_cmd)
 
 
 def main():

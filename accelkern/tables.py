@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from accelkern.results import Row, RunHeader
+from accelkern.units import format_value
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def _what(r: Row) -> str:
 
 
 def _measured(r: Row):
-    return None if r.value is None else f"{r.value:.4g} {r.metric or ''}".strip()
+    return None if r.value is None else format_value(r.value, r.metric)
 
 
 def _clock(r: Row):
@@ -73,15 +74,51 @@ def _drop_empty(columns, cells):
     return [columns[i] for i in keep], [[row[i] for i in keep] for row in cells]
 
 
-def text_table(rows: list[Row], columns=SUMMARY_COLUMNS) -> str:
-    """Aligned plain-text table; columns empty in every row are left out."""
+TABLE_WIDTH = 120      # terminal tables fit this many columns
+FOOTNOTE_MIN = 24      # cells longer than this may move to a numbered footnote
+
+
+def text_table(rows: list[Row], columns=SUMMARY_COLUMNS, width: int = TABLE_WIDTH) -> str:
+    """Aligned plain-text table within `width` columns; columns empty in every row are left out.
+
+    When the table is too wide, the longest text cells (notes, throttle reasons, ...) become numbered
+    footnotes under the table ('[1]'; the same text keeps its number); if it is still too wide, the
+    rightmost columns that remain are listed as not shown (the files and --json/--csv keep every field)."""
     if not rows:
         return "(no results)"
     cols, cells = _drop_empty(list(columns), _cells(rows, columns))
-    widths = [max(len(c.title), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    notes: list[str] = []
+
+    def total(cs, cl):
+        ws = [max(len(c.title), *(len(row[i]) for row in cl)) for i, c in enumerate(cs)]
+        return sum(ws) + 2 * (len(ws) - 1), ws
+
+    size, widths = total(cols, cells)
+    while size > width:
+        # the column whose widest cell is longest and long enough to be worth a footnote
+        cand = [(widths[i], i) for i in range(len(cols)) if widths[i] > max(FOOTNOTE_MIN, len(cols[i].title))
+                and any(len(row[i]) > FOOTNOTE_MIN for row in cells)]
+        if not cand:
+            break
+        _, i = max(cand)
+        for row in cells:
+            if len(row[i]) > FOOTNOTE_MIN:
+                if row[i] not in notes:
+                    notes.append(row[i])
+                row[i] = f"[{notes.index(row[i]) + 1}]"
+        size, widths = total(cols, cells)
+    hidden = []
+    while size > width and len(cols) > 2:
+        hidden.insert(0, cols[-1].title)
+        cols, cells = cols[:-1], [row[:-1] for row in cells]
+        size, widths = total(cols, cells)
     line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
     out = [line([c.title for c in cols]), line(["-" * w for w in widths])]
     out += [line(row) for row in cells]
+    for n, text in enumerate(notes, 1):
+        out.append(f"[{n}] {text}")
+    if hidden:
+        out.append(f"(not shown to fit {width} columns: {', '.join(hidden)}; --csv, --json and --out keep them)")
     return "\n".join(out)
 
 

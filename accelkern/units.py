@@ -23,11 +23,75 @@ def parse_size(text: str) -> int:
 
 
 def format_bytes(n: float) -> str:
-    """Binary units, 3 significant digits: 2147483648 -> '2GiB', 1536 -> '1.5KiB'."""
+    """Binary units, up to 4 significant figures, a space before the unit: 2147483648 -> '2 GiB',
+    1536 -> '1.5 KiB', 189812480 -> '181 MiB', 1000 -> '1000 B'."""
     for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{int(n)}B"
+            return f"{n / scale:.4g} {unit}"
+    return f"{int(n)} B"
+
+
+# throughput metrics as rows store them (1e12 per second) and the base unit they scale
+_RATE_BASE = {"TFLOPS": ("FLOPS", 1e12), "TOPS": ("OPS", 1e12), "TB/s": ("B/s", 1e12), "GB/s": ("B/s", 1e9)}
+_PREFIXES = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0))
+
+
+def format_value(value: float | None, metric: str | None = None, digits: int = 4) -> str:
+    """A measured value with 4 significant figures and a scaled unit instead of an exponent:
+    (9.84e-05, 'TFLOPS') -> '98.4 MFLOPS', (0.02633, 'TB/s') -> '26.33 GB/s', (1450.2, 'TFLOPS') ->
+    '1450 TFLOPS' (never scaled above the stored unit, so GPU figures stay in the unit users quote)."""
+    if value is None:
+        return "-"
+    base = _RATE_BASE.get(metric or "")
+    if base is None or value == 0:
+        return f"{value:.{digits}g}" + (f" {metric}" if metric else "")
+    unit, scale = base
+    absolute = abs(value) * scale
+    top = scale  # the stored unit is the largest one used
+    for prefix, p in _PREFIXES:
+        if p > top:
+            continue
+        if absolute >= p or p == 1.0:
+            return f"{value * scale / p:.{digits}g} {prefix}{unit}"
+    return f"{value:.{digits}g} {metric}"
+
+
+MAX_RANGE_POINTS = 100_000
+
+
+def parse_int_values(text: str, what: str = "value") -> list[int]:
+    """The one range convention of every command: 'N', 'N1,N2,...' or 'START:STOP:STEP' with STOP
+    excluded, as Python's range and mamf-finder's ranges ('2048:16385:2048' ends at 16384).
+    Every value a positive integer; `what` names the option in the error (e.g. '--m')."""
+    raw = str(text).strip()
+    if not raw:
+        raise AccelkernError(f"{what}: empty; use N, N1,N2,... or START:STOP:STEP (STOP excluded)")
+    if ":" in raw:
+        parts = raw.split(":")
+        if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+            raise AccelkernError(f"{what} '{raw}': a range is START:STOP:STEP with positive integers, STOP "
+                                 "excluded, e.g. 2048:16385:2048")
+        start, stop, step = (int(p) for p in parts)
+        if start < 1 or step < 1:
+            raise AccelkernError(f"{what} '{raw}': START and STEP must be >= 1")
+        if stop <= start:
+            raise AccelkernError(f"{what} '{raw}': STOP must be > START (STOP is excluded)")
+        count = -(-(stop - start) // step)
+        if count > MAX_RANGE_POINTS:
+            raise AccelkernError(f"{what} '{raw}': {count} points; at most {MAX_RANGE_POINTS}")
+        return list(range(start, stop, step))
+    values = []
+    for p in raw.split(","):
+        p = p.strip()
+        if not p:
+            continue
+        if not p.isdigit() or int(p) < 1:
+            raise AccelkernError(f"{what} '{raw}': '{p}' is not a positive integer; use N, N1,N2,... or "
+                                 "START:STOP:STEP (STOP excluded)")
+        values.append(int(p))
+    if not values:
+        raise AccelkernError(f"{what} '{raw}': no values")
+    return values
 
 
 def parse_gemm_shape(text: str) -> tuple[int, int, int]:

@@ -34,14 +34,14 @@ def test_bad_option_is_one_clear_line():
 
 def test_bad_device_is_one_line_error():
     r = CliRunner().invoke(cli, ["validate", "--device", "tpu"])
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert "Error: --device 'tpu': allowed are cuda, cuda:N, cpu" in r.output
     assert "Traceback" not in r.output
 
 
 def test_unknown_spec_lists_known_ones():
     r = CliRunner().invoke(cli, ["info", "--device", "cpu", "--spec", "rtx9999"])
-    assert r.exit_code == 1 and "unknown spec 'rtx9999'" in r.output and "h200-sxm" in r.output
+    assert r.exit_code == 2 and "unknown spec 'rtx9999'" in r.output and "h200-sxm" in r.output
 
 
 def test_info_json_cpu():
@@ -96,12 +96,12 @@ def test_validate_cpu_table_lists_what_was_skipped():
 
 def test_validate_unknown_suite():
     r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--suite", "nope"])
-    assert r.exit_code == 1 and "unknown suite(s) nope" in r.output
+    assert r.exit_code == 2 and "unknown suite(s) nope" in r.output
 
 
 def test_json_and_csv_are_exclusive():
     r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--json", "--csv"])
-    assert r.exit_code == 1 and "exclusive" in r.output
+    assert r.exit_code == 2 and "exclusive" in r.output
 
 
 def test_compare_two_runs(tmp_path):
@@ -119,4 +119,4 @@ def test_compare_two_runs(tmp_path):
     text = run("compare", str(tmp_path / "a"), str(tmp_path / "b")).stdout
     assert "1.500" in text
     bad = CliRunner().invoke(cli, ["compare", str(tmp_path), str(tmp_path / "b")])
-    assert bad.exit_code == 1 and "expected one .jsonl" in bad.output
+    assert bad.exit_code == 2 and "expected one .jsonl" in bad.output

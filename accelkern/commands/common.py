@@ -1,25 +1,91 @@
 """What every command shares: the error/interrupt handling group, the common options, the Session."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from accelkern import __version__, _ext, specs, tables
-from accelkern.errors import AccelkernError
+from accelkern.errors import EXIT_INTERRUPTED, EXIT_MEASUREMENT_FAILED, AccelkernError
 from accelkern.results import ResultWriter, RunHeader, progress, to_csv, to_json
 
+EXIT_CODES_HELP = ("Exit codes: 0 all measured, 1 some measurement failed (its row says why), 2 usage or input "
+                   "error, 3 no usable device for what was asked, 130 interrupted (finished rows kept).")
+
+
+class AccelkernClickError(click.ClickException):
+    """An AccelkernError as click prints it: one 'Error: ...' line, with the error's exit code."""
+
+    def __init__(self, exc: AccelkernError):
+        super().__init__(str(exc))
+        self.exit_code = exc.exit_code
+
+
 class AkGroup(click.Group):
-    """Turns AccelkernError into one 'Error: ...' line and Ctrl-C into exit code 130, never a traceback."""
+    """Turns AccelkernError into one 'Error: ...' line with its exit code (2 usage/input, 3 no device) and
+    Ctrl-C into exit code 130, never a traceback."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except AccelkernError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise AccelkernClickError(exc) from None
         except KeyboardInterrupt:
             click.echo("accelkern: interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+def dry_run_exit(command: str) -> None:
+    """With ACCELKERN_DRY_RUN=1 (scripts/device_check.sh --dry-run), a command whose options parsed and
+    validated says so and exits 0 before touching a device: a renamed flag is found without a GPU.
+    Every command calls this once its options are checked and before it measures (Session does too)."""
+    if os.environ.get("ACCELKERN_DRY_RUN", "") not in ("", "0"):
+        click.echo(f"dry run: accelkern {command}: options ok")
+        sys.exit(0)
+
+
+def check_out_dir(out: str | None) -> None:
+    """Refuses an --out that cannot be written, before anything is measured: '' , a file, a missing
+    parent that cannot be made, or a read-only directory."""
+    if out is None:
+        return
+    if not str(out).strip():
+        raise AccelkernError("--out '': give a directory to write the results into (it is created if missing)")
+    path = os.path.abspath(out)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise AccelkernError(f"--out {out}: exists and is not a directory")
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        raise AccelkernError(f"--out {out}: cannot write there ({probe} is not a writable directory)")
+
+
+def check_plot_path(path: str | None) -> None:
+    """Refuses a --plot PNG path whose directory cannot be written, before anything is measured."""
+    if not path:
+        return
+    d = os.path.dirname(os.path.abspath(path))
+    probe = d
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if os.path.isdir(path) or not os.access(probe, os.W_OK | os.X_OK):
+        raise AccelkernError(f"--plot {path}: cannot write a PNG there (give a file path in a writable directory)")
+
+
+def track(items, label: str):
+    """Iterates `items` showing progress: click's progress bar on a terminal, plain lines otherwise
+    (stderr either way, so stdout stays the table or --json/--csv)."""
+    items = list(items)
+    if sys.stderr.isatty() and len(items) > 1:
+        with click.progressbar(items, label=label, file=sys.stderr, show_pos=True) as bar:
+            yield from bar
+        return
+    for i, it in enumerate(items):
+        if len(items) > 1:
+            progress(f"{label} [{i + 1}/{len(items)}]")
+        yield it
 
 
 def common_options(f):
@@ -49,6 +115,8 @@ class Session:
         from accelkern.device import get_device_info
         if as_json and as_csv:
             raise AccelkernError("--json and --csv are exclusive; use --out DIR to get every format")
+        check_out_dir(out)
+        dry_run_exit(command)
         self.command, self.as_json, self.as_csv = command, as_json, as_csv
         self.info = get_device_info(device)
         name = self.info.name if self.info.kind == "cuda" else None
@@ -92,7 +160,11 @@ class Session:
             progress(f"results written to {self.writer.out_dir}/{self.command}.{{jsonl,csv,md}}")
         if interrupted:
             progress(f"interrupted: {len(rows)} finished row(s) kept")
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
+        failed = [r for r in rows if r.status == "failed" or r.correct is False]
+        if failed:
+            progress(f"{len(failed)} measurement(s) failed or gave a wrong result: exit code 1")
+            sys.exit(EXIT_MEASUREMENT_FAILED)
 
 
 def nvml_state(kind: str) -> str | None:
@@ -102,10 +174,8 @@ def nvml_state(kind: str) -> str | None:
     return "ok" if monitor.nvml() else monitor.nvml_error()
 
 
-
 def jsonl_in(path: str) -> str:
     import glob
-    import os
     if os.path.isfile(path):
         return path
     found = sorted(glob.glob(os.path.join(path, "*.jsonl")))
