@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from dataclasses import asdict, dataclass, field
 
 from accelkern import _ext, specs
-from accelkern.errors import AccelkernError
+from accelkern.errors import AccelkernError, NoDevice
 
 
 @dataclass
 class DeviceInfo:
-    kind: str                          # 'cuda' or 'cpu'
+    kind: str                          # 'cuda', 'cpu', or another torch device type (xpu, mps, hpu)
     index: int
     name: str
     torch_device: str                  # 'cuda:0' / 'cpu'
@@ -59,25 +60,122 @@ class DeviceInfo:
         return d
 
 
-def resolve_device(device: str | None) -> str:
-    """'cuda' when a GPU is usable and nothing was asked; validates explicit choices."""
+# torch device types accelkern accepts; an AMD GPU under ROCm is 'cuda' to torch
+DEVICE_TYPES = ("cuda", "cpu", "xpu", "mps", "hpu")
+DEVICE_HELP = "cuda, cuda:N, cpu, xpu[:N], mps, hpu[:N]"
+_DEVICE_RE = re.compile(r"^([a-z]+)(?::(\d+))?$")
+
+
+def parse_device(text: str) -> tuple[str, int | None]:
+    """'cuda:1' -> ('cuda', 1), 'cpu' -> ('cpu', None); refuses unknown types and malformed indices."""
+    raw = str(text).strip().lower()
+    m = _DEVICE_RE.match(raw)
+    if not m:
+        kind = raw.split(":")[0]
+        if kind in DEVICE_TYPES:
+            raise AccelkernError(f"--device '{text}': malformed; the index after ':' is a number "
+                                 f"(allowed are {DEVICE_HELP})")
+        raise AccelkernError(f"--device '{text}': allowed are {DEVICE_HELP}")
+    kind, idx = m.group(1), m.group(2)
+    if kind not in DEVICE_TYPES:
+        raise AccelkernError(f"--device '{text}': allowed are {DEVICE_HELP}")
+    if kind in ("cpu", "mps") and idx not in (None, "0"):
+        raise AccelkernError(f"--device '{text}': {kind} has no index (allowed are {DEVICE_HELP})")
+    return kind, None if idx is None else int(idx)
+
+
+def _backend(kind: str):
+    """torch's module for a device type (torch.cuda, torch.xpu, torch.mps, torch.hpu), or None."""
     import torch
+    if kind == "hpu":
+        try:  # Gaudi's torch module registers itself on import
+            import habana_frameworks.torch  # noqa: F401
+        except ImportError:
+            return None
+    return getattr(torch, kind, None)
+
+
+def _available(kind: str) -> bool:
+    mod = _backend(kind)
+    try:
+        return bool(mod is not None and mod.is_available())
+    except Exception:  # a backend that cannot even answer is not usable
+        return False
+
+
+def _count(kind: str) -> int:
+    mod = _backend(kind)
+    try:
+        return int(mod.device_count()) if mod is not None and hasattr(mod, "device_count") else 1
+    except Exception:
+        return 0
+
+
+def default_device() -> str:
+    """cuda when a GPU is usable, else torch's current accelerator (xpu, mps, ...), else cpu."""
+    import torch
+    if _available("cuda"):
+        return "cuda"
+    acc = getattr(torch, "accelerator", None)
+    try:
+        cur = acc.current_accelerator() if acc is not None and acc.is_available() else None
+    except Exception:
+        cur = None
+    if cur is not None and cur.type in DEVICE_TYPES and _available(cur.type):
+        return cur.type
+    return "cpu"
+
+
+def resolve_device(device: str | None) -> str:
+    """The default device when nothing was asked; otherwise checks the type, the index and that torch can
+    use it here (NoDevice, exit code 3, when not)."""
     if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    kind = device.split(":")[0]
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise AccelkernError("--device cuda: no usable CUDA device (torch.cuda.is_available() is False); "
-                                 "use --device cpu")
-        return device
+        return default_device()
+    kind, idx = parse_device(device)
     if kind == "cpu":
         return "cpu"
-    raise AccelkernError(f"--device '{device}': allowed are cuda, cuda:N, cpu")
+    if not _available(kind):
+        why = ("torch.cuda.is_available() is False" if kind == "cuda"
+               else f"torch has no usable '{kind}' backend here")
+        raise NoDevice(f"--device {device}: no usable {kind} device ({why}); use --device cpu")
+    n = _count(kind)
+    if idx is not None and idx >= n:
+        have = ", ".join(f"{kind}:{i}" for i in range(n)) or "none"
+        raise NoDevice(f"--device {device}: no such device; this machine has {n} {kind} device(s) ({have})")
+    return kind if idx is None else f"{kind}:{idx}"
 
 
 def get_device_info(device: str | None = None) -> DeviceInfo:
     device = resolve_device(device)
-    return _cuda_info(device) if device.startswith("cuda") else _cpu_info()
+    if device.startswith("cuda"):
+        return _cuda_info(device)
+    if device == "cpu":
+        return _cpu_info()
+    return _other_info(device)
+
+
+def _other_info(device: str) -> DeviceInfo:
+    """A torch device without accelkern's CUDA kernels (xpu, mps, hpu): the torch backend measures it."""
+    import torch
+    kind, idx = parse_device(device)
+    idx = idx or 0
+    mod = _backend(kind)
+    name = kind
+    try:
+        if hasattr(mod, "get_device_name"):
+            name = mod.get_device_name(idx)
+    except Exception:
+        pass
+    info = DeviceInfo(kind=kind, index=idx, name=name if name != kind else f"torch {kind} device",
+                      torch_device=f"{kind}:{idx}" if kind != "mps" else "mps")
+    try:
+        props = mod.get_device_properties(idx)
+        info.memory_bytes = getattr(props, "total_memory", None)
+    except Exception:
+        pass
+    info.notes.append(f"{kind}: measured through the torch backend only (accelkern's CUDA kernels, cuBLASLt and "
+                      f"NVML need an NVIDIA GPU; torch {torch.__version__})")
+    return info
 
 
 def _cuda_info(device: str) -> DeviceInfo:
