@@ -24,10 +24,24 @@ class Comparison:
         return self.b.value / self.a.value
 
 
+def _keyed(rows: list[Row]) -> dict:
+    """ok rows by (row_key, occurrence): a key measured several times (a re-measure phase, repeats)
+    stays several entries, paired in order, never collapsed to the last one."""
+    seen: dict = {}
+    out = {}
+    for r in rows:
+        if r.status != "ok":
+            continue
+        k = row_key(r)
+        n = seen.get(k, 0)
+        seen[k] = n + 1
+        out[k + (n,)] = r
+    return out
+
+
 def compare_runs(rows_a: list[Row], rows_b: list[Row]) -> list[Comparison]:
-    """Pairs the ok rows of two runs by row_key, in A's order, then rows only B has."""
-    a = {row_key(r): r for r in rows_a if r.status == "ok"}
-    b = {row_key(r): r for r in rows_b if r.status == "ok"}
+    """Pairs the ok rows of two runs by row_key and occurrence, in A's order, then rows only B has."""
+    a, b = _keyed(rows_a), _keyed(rows_b)
     keys = list(a) + [k for k in b if k not in a]
     return [Comparison(k, a.get(k), b.get(k)) for k in keys]
 

@@ -191,24 +191,54 @@ def to_json(header: RunHeader, rows: list[Row]) -> str:
                       indent=2, default=str)
 
 
-def read_jsonl(path: str) -> tuple[dict | None, list[Row]]:
-    """(header dict, rows) from a results file; a torn last line (killed writer) is ignored."""
-    header, rows = None, []
+@dataclass
+class ResultsFile:
+    """A results file as read: its header (None when it has none), its rows, and each line that could
+    not be used, named by its 1-based line number."""
+    path: str
+    header: dict | None
+    rows: list
+    problems: list
+
+
+def read_results(path: str) -> ResultsFile:
+    """Reads a results .jsonl without dropping anything silently: every unusable line is named in
+    `problems` ('line 7: not JSON'), except a torn last line with no newline (a killed writer's)."""
     with open(path, "rb") as f:
         data = f.read()
-    for line in data.split(b"\n"):
+    lines = data.split(b"\n")
+    torn_last = not data.endswith(b"\n")
+    header, rows, problems = None, [], []
+    for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # only a final, unterminated line can be torn
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            if no == len(lines) and torn_last and rows:
+                continue  # a writer killed mid-line leaves only this
+            problems.append(f"line {no}: not JSON")
+            continue
+        if not isinstance(rec, dict):
+            problems.append(f"line {no}: not a JSON object")
+            continue
         kind = rec.pop("type", None)
         if kind == "header":
             header = rec
         elif kind == "row":
-            rows.append(Row(**{k: v for k, v in rec.items() if k in ROW_FIELDS}))
-    return header, rows
+            try:
+                rows.append(Row(**{k: v for k, v in rec.items() if k in ROW_FIELDS}))
+            except TypeError:
+                problems.append(f"line {no}: a row without its suite and name")
+        else:
+            problems.append(f"line {no}: neither a header nor a row (type {kind!r})")
+    return ResultsFile(path, header, rows, problems)
+
+
+def read_jsonl(path: str) -> tuple[dict | None, list[Row]]:
+    """(header dict, rows) from a results file; unusable lines are left out (read_results names them)."""
+    r = read_results(path)
+    return r.header, r.rows
 
 
 def progress(msg: str):

@@ -120,3 +120,43 @@ def test_compare_two_runs(tmp_path):
     assert "1.500" in text
     bad = CliRunner().invoke(cli, ["compare", str(tmp_path), str(tmp_path / "b")])
     assert bad.exit_code == 2 and "expected one .jsonl" in bad.output
+
+
+def _write_lines(path, lines):
+    path.write_text("".join(line + "\n" for line in lines))
+    return str(path)
+
+
+def test_compare_refuses_files_without_usable_rows_in_one_line(tmp_path):
+    garbage = _write_lines(tmp_path / "g.jsonl", ["hello", "world"])
+    csv_file = _write_lines(tmp_path / "c.jsonl", ["device,sms,suite", "x,1,gemm"])
+    empty = tmp_path / "e.jsonl"
+    empty.write_text("")
+    good = _write_lines(tmp_path / "ok.jsonl", [json.dumps({"type": "row", "suite": "gemm", "name": "torch.mm",
+                                                            "dtype": "bf16", "value": 2.0})])
+    for bad, words in ((garbage, "line 1: not JSON"), (csv_file, "line 1: not JSON"), (str(empty), "no accelkern")):
+        r = CliRunner().invoke(cli, ["compare", bad, good])
+        assert r.exit_code == 2, r.output
+        assert "no accelkern result rows" in r.output and words in r.output and "Traceback" not in r.output
+        assert len(r.output.strip().splitlines()) == 1
+
+
+def test_compare_names_bad_lines_and_handles_a_file_without_header(tmp_path):
+    row = {"type": "row", "suite": "gemm", "name": "torch.mm", "dtype": "bf16", "shape": "8x8x8", "value": 2.0}
+    a = _write_lines(tmp_path / "a.jsonl", [json.dumps(row), "{torn", json.dumps({"type": "row", "value": 1})])
+    b = _write_lines(tmp_path / "b.jsonl", [json.dumps({"type": "header", "device": "B-dev", "command": "gemm"}),
+                                            json.dumps({**row, "value": 3.0})])
+    r = CliRunner().invoke(cli, ["compare", a, b])
+    assert r.exit_code == 0, r.output
+    assert "line 2: not JSON" in r.stderr and "line 3: a row without its suite and name" in r.stderr
+    assert "no header line" in r.stdout and "B-dev" in r.stdout and "1.500" in r.stdout
+
+
+def test_compare_keeps_repeated_measurements_apart():
+    from accelkern import compare
+    from accelkern.results import Row
+
+    def rows(*vals):
+        return [Row(suite="mamf", name="re-measure", dtype="bf16", shape="8x8x8", value=v) for v in vals]
+    pairs = compare.compare_runs(rows(1.0, 2.0, 3.0), rows(2.0, 4.0))
+    assert [(p.a.value, p.b and p.b.value) for p in pairs] == [(1.0, 2.0), (2.0, 4.0), (3.0, None)]
