@@ -73,6 +73,31 @@ def _find_cublas(cuda_home):
     return None
 
 
+def _nvcc_release(nvcc):
+    """'13.0' from `nvcc --version` ('Cuda compilation tools, release 13.0, V13.0.48'), or None."""
+    try:
+        out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for part in out.replace(",", " ").split():
+        if part[:1].isdigit() and "." in part and out.find("release " + part) >= 0:
+            return part
+    return None
+
+
+def _cuda_version_mismatch(nvcc, torch_cuda):
+    """Why this nvcc cannot build against this torch (checked before compiling, so a mismatch falls back
+    in one line instead of torch's error after half a minute), or None."""
+    if not torch_cuda:
+        return "torch is a build without CUDA (torch.version.cuda is None)"
+    release = _nvcc_release(nvcc)
+    if release is None:
+        return f"{nvcc} --version did not say its CUDA release"
+    if release.split(".")[0] != str(torch_cuda).split(".")[0]:
+        return f"nvcc is CUDA {release} ({nvcc}) but torch was built with CUDA {torch_cuda}"
+    return None
+
+
 def _which_nvcc_root():
     from shutil import which
     nvcc = which("nvcc")
@@ -107,6 +132,11 @@ def _extension_modules_or_fallback():
     if not nvcc or not os.path.isfile(nvcc):
         _note("no CUDA toolkit found (set CUDA_HOME to a CUDA install with nvcc); installing "
               "pure-Python: the torch backend works, the CUDA kernels are not built")
+        return [], {}
+    mismatch = _cuda_version_mismatch(nvcc, torch.version.cuda)
+    if mismatch:
+        _note(f"{mismatch}; installing pure-Python: the torch backend works, the CUDA kernels are not built "
+              "(point CUDA_HOME at a toolkit of torch's CUDA major version to build them)")
         return [], {}
     cublas = _find_cublas(CUDA_HOME)
     if cublas is None:
