@@ -48,6 +48,8 @@ def test_require_raises_one_line_error(monkeypatch):
 
 
 @pytest.mark.gpu
+@pytest.mark.smoke
+@needs_ext
 def test_device_attributes_match_torch():
     props = torch.cuda.get_device_properties(0)
     a = C.device_attributes(0)
@@ -61,6 +63,7 @@ def test_device_attributes_match_torch():
 
 
 @pytest.mark.gpu
+@needs_ext
 def test_clock_probe_is_a_plausible_sm_clock():
     p = C.sm_clock_probe(0, 20_000_000)
     assert p["cycles"] >= 20_000_000 and p["ns"] > 0
@@ -68,6 +71,7 @@ def test_clock_probe_is_a_plausible_sm_clock():
 
 
 @pytest.mark.gpu
+@needs_ext
 def test_l2_flush_writes_the_buffer():
     buf = torch.zeros(1 << 20, dtype=torch.uint8, device="cuda")
     C.l2_flush(buf, 7)
