@@ -1,173 +1,292 @@
 #!/usr/bin/env bash
-# One command for a GPU machine: build, GPU tests, short benchmarks; a short table last.
-#   scripts/device_check.sh                 every section, within DEVICE_CHECK_LIMIT seconds (default 570)
-#   scripts/device_check.sh build tests     only these sections, in this order
-# Sections: build tests info validate gemm peak hbm waves mamf mamf_grid   (each alone runs in under 4 minutes)
-# Every log, JSONL and plot goes to $DETAILS; at the end $OUT receives only summary.txt and
-# device_check.tgz (all details), so the results survive a transfer that takes few files.
-# Runs with the machine's python3 (torch, click, numpy, pybind11, ninja, pytest preinstalled; no network).
+# One command for a GPU machine, built for a short window (15 minutes including start-up and the build):
+#   scripts/device_check.sh                   the default profile, within DEVICE_CHECK_LIMIT seconds (default 420)
+#   scripts/device_check.sh quick             one verdict of each family in <= 240 s
+#   scripts/device_check.sh build mamf_grid   only these sections, in this order
+#   scripts/device_check.sh --dry-run [...]   on any machine, no GPU: every command line the run would use is
+#                                             parsed (ACCELKERN_DRY_RUN=1), section names checked, limits added up
+# Order (by value): preflight, build, smoke, info, gemm, mamf, peak, hbm, waves, tests, report, verdicts.
+# Each section has a limit; a profile's limits add up to what its deadline holds. $OUT gets summary.txt,
+# info.json, the report and device_check.tgz (every log and JSONL) after EVERY section, so a kill keeps
+# what finished. Exit code: 0 every section ok, 1 a section failed, 3 no usable GPU (found before building).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT="${OUT:-$PWD/out/device_check}"
-D="${DETAILS:-$PWD/out/device_check_details}"
-mkdir -p "$OUT" "$D"
-export PYTHONUNBUFFERED=1
-SUMMARY="$D/summary.txt"
-: >"$SUMMARY"
-PY=python3
+ROOT=$PWD
+PY=${PYTHON:-python3}
 AK="$PY -m accelkern"
-ALL=(build tests info validate gemm peak hbm waves mamf mamf_grid)
-SECTIONS=("$@")
-[ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=("${ALL[@]}")
-DEADLINE=$((SECONDS + ${DEVICE_CHECK_LIMIT:-570}))
 
-pack() {
+DRY=0
+if [ "${1:-}" = "--dry-run" ]; then DRY=1; shift; fi
+
+declare -A LIMIT=(
+  [preflight]=15 [build]=120 [smoke]=45 [info]=10 [gemm]=45 [mamf]=45 [peak]=30 [hbm]=30 [waves]=25
+  [tests]=40 [report]=10 [verdicts]=5
+  [gemm_quick]=20 [peak_quick]=20 [hbm_quick]=15 [mamf_quick]=15 [waves_quick]=10
+  [mamf_grid]=240
+)
+DEFAULT=(preflight build smoke info gemm mamf peak hbm waves tests report verdicts)
+QUICK=(preflight build smoke gemm_quick peak_quick hbm_quick mamf_quick waves_quick)
+
+if [ $# -eq 0 ]; then SECTIONS=("${DEFAULT[@]}"); PROFILE=default; DEF_LIMIT=420
+elif [ "$1" = quick ] && [ $# -eq 1 ]; then SECTIONS=("${QUICK[@]}"); PROFILE=quick; DEF_LIMIT=240
+elif [ "$1" = preflight ]; then SECTIONS=("$@"); PROFILE=custom; DEF_LIMIT=420
+else SECTIONS=(preflight "$@"); PROFILE=custom; DEF_LIMIT=420
+fi
+TOTAL=${DEVICE_CHECK_LIMIT:-$DEF_LIMIT}
+if [ "$PROFILE" = quick ]; then LIMIT[build]=110; LIMIT[smoke]=30; fi
+
+for s in "${SECTIONS[@]}"; do
+  if [ -z "${LIMIT[$s]:-}" ]; then
+    echo "device_check: unknown section '$s' (known: ${!LIMIT[*]}; profiles: quick)" >&2
+    exit 2
+  fi
+done
+sum=0; for s in "${SECTIONS[@]}"; do sum=$((sum + LIMIT[$s])); done
+if [ "$sum" -gt "$TOTAL" ]; then
+  echo "device_check: the sections' limits add up to $sum s, more than DEVICE_CHECK_LIMIT=$TOTAL s" >&2
+  exit 2
+fi
+
+OUT="${OUT:-$ROOT/out/device_check}"
+D="${DETAILS:-$ROOT/out/device_check_details}"
+export PYTHONUNBUFFERED=1
+if [ "$DRY" = 1 ]; then
+  PLAN=$(mktemp); SUMMARY=/dev/null
+else
+  rm -rf "$D"; mkdir -p "$OUT" "$D"; rm -f "$OUT"/summary.txt "$OUT"/device_check.tgz
+  SUMMARY="$D/summary.txt"; : >"$SUMMARY"
+fi
+T0=$SECONDS
+DEADLINE=$((SECONDS + TOTAL))
+FAILED=0
+
+note() { printf '%-16s %-10s %s\n' "$1" "$2" "$3" >>"$SUMMARY"; }
+
+refresh_out() {  # what finished so far, back in $OUT (the device tool returns at most 8 files)
+  [ "$DRY" = 1 ] && return 0
   cp "$SUMMARY" "$OUT/summary.txt" 2>/dev/null
-  tar czf "$OUT/device_check.tgz" -C "$D" . 2>/dev/null
+  [ -s "$D/info.json" ] && cp "$D/info.json" "$OUT/info.json"
+  [ -f "$D/report/report.html" ] && cp "$D/report/report.html" "$OUT/report.html"
+  tar czf "$OUT/device_check.tgz.tmp" -C "$D" . 2>/dev/null && mv "$OUT/device_check.tgz.tmp" "$OUT/device_check.tgz"
 }
-trap pack EXIT
 
-note() { printf '%-10s %-8s %s\n' "$1" "$2" "$3" >>"$SUMMARY"; }
-
-# run NAME LIMIT_S CMD...: logs to $D/NAME.log, records pass/fail and seconds
+# run NAME LIMIT CMD...: one command of a section, its log in $D/NAME.log, stdout also in $D/NAME.out.
+# In a dry run it is only recorded, for scripts/dry_run_check.py to parse.
 run() {
   local name=$1 limit=$2; shift 2
-  local t0=$SECONDS left=$((DEADLINE - SECONDS))
-  if [ "$left" -lt 20 ]; then
-    note "$name" "skipped" "no time left (DEVICE_CHECK_LIMIT)"
+  if [ "$DRY" = 1 ]; then
+    printf '%s\t%s\t%s\t%s\n' "$CUR" "$name" "$limit" "$(printf '%q ' "$@")" >>"$PLAN"
     return 0
   fi
+  local left=$((DEADLINE - SECONDS))
   [ "$limit" -gt "$left" ] && limit=$left
-  echo "=== $name: $*"
-  timeout "$limit" "$@" 2>&1 | tee "$D/$name.log"
-  local rc=${PIPESTATUS[0]}
-  note "$name" "$([ "$rc" -eq 0 ] && echo ok || echo "FAIL($rc)")" "$((SECONDS - t0)) s"
-  return "$rc"
-}
-
-section_build() {
-  run build 300 env MAX_JOBS=16 ACCELKERN_REQUIRE_EXTENSION=1 ACCELKERN_PTXAS_VERBOSE=1 \
-    $PY -m pip install --no-build-isolation --no-deps -e . || return 1
-  grep -E "spill|ptxas info" "$D/build.log" | grep -E "[1-9][0-9]* bytes spill" >"$D/spills.txt" || true
-  note spills "$([ -s "$D/spills.txt" ] && echo CHECK || echo none)" "see spills.txt"
-}
-
-section_tests() {
-  run tests 300 $PY -m pytest -q -m gpu -rs --junitxml="$D/gpu_tests.xml"
-}
-
-section_info() {
-  run info 60 $AK info --json
-  cp "$D/info.log" "$D/info.json"
-}
-
-section_validate() {
-  run validate 240 $AK validate --budget 90 --out "$D"
-}
-
-# ---- section_hbm
-# every kernel at 2 GiB (both hints), a short launch-shape tune, and the read/copy size sweep with its plot
-section_hbm() {
-  run hbm 150 $AK hbm --time 1 --out "$D/hbm"
-  run hbm_tune 120 $AK hbm --tune --kernel copy,read,write,triad --time 1 --out "$D/hbm_tune"
-  run hbm_sweep 150 $AK hbm --sweep --kernel read,copy --out "$D/hbm_sweep"
-}
-
-
-# ---- section_gemm
-# bf16 8192^3: cuBLASLt's top 8 explored (tile/stages/cluster per row) beside cuBLAS and torch; then fp32,
-# tf32, fp16, fp8 (e4m3, bf16 out, fast accum) and int8 with the top 4 beside torch. ~1 minute on an H200.
-section_gemm() {
-  run gemm_bf16 90 $AK gemm --dtype bf16 --shape 8192x8192x8192 --algos 8 --backend cublaslt,cublas,torch \
-    --max-time 1.0 --out "$D/gemm_bf16"
-  run gemm_dtypes 120 $AK gemm --dtype fp32,tf32,fp16,fp8,int8 --shape 8192x8192x8192 --algos 4 \
-    --backend cublaslt,torch --max-time 1.0 --out "$D/gemm_dtypes"
-  $PY bench/gemm_dtypes.py --summary "$D/gemm_bf16" --summary "$D/gemm_dtypes" >"$D/gemm_summary.txt" 2>&1
-  sed 's/^/gemm       /' "$D/gemm_summary.txt" >>"$SUMMARY"
-}
-
-
-# ---- section_peak
-section_peak() {
-  # every kernel is checked against a float64 reference before it is timed; best launch shape per kernel
-  run peak 170 $AK peak --budget 80 --out "$D" || return 1
-  $PY - "$D/peak.jsonl" >>"$SUMMARY" <<'PYEOF'
-import sys
-from accelkern.results import read_jsonl
-_, rows = read_jsonl(sys.argv[1])
-for r in rows:
-    if r.suite != "peak":
-        continue
-    c = r.config or {}
-    if r.status != "ok":
-        print(f"peak       {r.status:<8} {r.backend} {r.name}: {r.note}")
-        continue
-    fpc = c.get("flop_per_clk_per_sm_kernel_clock")
-    print(f"peak       {'ok' if r.correct is not False else 'WRONG':<8} {r.backend:<8} {r.name:<32} "
-          f"{r.value:8.1f} {r.metric:<6} {fpc or 0:6.0f}/{c.get('arch_flop_per_clk_per_sm') or 0:.0f} FLOP/clk/SM "
-          f"({c.get('pct_of_arch_at_kernel_clock') or 0:5.1f}% @ {c.get('kernel_clock_mhz') or 0:.0f} MHz kernel, "
-          f"{r.sm_clock_mean_mhz or 0:.0f} MHz NVML, {r.power_mean_w or 0:.0f} W, {r.throttle})")
-PYEOF
-}
-
-
-# ---- section_waves
-# staircase (1 and 2 CTAs/SM: every step at its predicted CTA count?) and a fixed-algorithm bf16 N-sweep at
-# M=K=8192, N=128..8192 step 128, with the Pearson r of predicted vs measured time, then the default-algorithm
-# sweep (N step 256) whose dips the algorithm switches and waves explain. About 1.5 minutes.
-section_waves() {
-  run waves_staircase 100 $AK waves staircase --ctas-per-sm 1,2 --waves 3 --per-wave 6 --max-time 0.1 \
-    --out "$D/waves" --plot "$D/waves/waves_staircase.png"
+  if [ "$limit" -lt 5 ]; then
+    note "$name" "skipped" "no time left (DEVICE_CHECK_LIMIT=$TOTAL)"
+    return 124
+  fi
+  local t=$SECONDS
+  echo "=== $name (limit ${limit}s): $*"
+  timeout -k 10 "$limit" "$@" >"$D/$name.out" 2>"$D/$name.err"
   local rc=$?
-  grep -E "^[0-9]+ CTA/SM:|verdict" "$D/waves_staircase.log" | while read -r line; do note waves "" "$line"; done
-  local backend=(--backend cublaslt --fixed-algo)
-  if ! $PY -c "import accelkern.gemm" 2>/dev/null; then
-    backend=(--backend torch --tile 128x256)
-    note waves "n/a" "accelkern.gemm missing: N-sweep through torch with an assumed 128x256 tile"
-  fi
-  run waves_sweep 150 $AK waves sweep --m 8192 --k 8192 --n 128:8192:128 --dtype bf16 "${backend[@]}" \
-    --max-time 0.3 --out "$D/waves" --plot "$D/waves/waves_sweep_fixed.png"
-  rc=$((rc | $?))
-  grep -E "Pearson|fixed algorithm|fit:" "$D/waves_sweep.log" | while read -r line; do note waves "" "$line"; done
-  if [ "${backend[1]}" = cublaslt ]; then  # what users get: cuBLASLt's own choice per shape, coarser grid
-    run waves_sweep_default 90 $AK waves sweep --m 8192 --k 8192 --n 256:8192:256 --dtype bf16 --backend cublaslt \
-      --max-time 0.2 --out "$D/waves_default" --plot "$D/waves/waves_sweep_default.png"
-    rc=$((rc | $?))
-    grep -E "Pearson|switch" "$D/waves_sweep_default.log" | head -8 | while read -r line; do note waves "" "$line"; done
-  fi
+  cat "$D/$name.out" "$D/$name.err" >"$D/$name.log"
+  tail -n 40 "$D/$name.log"
+  local word=ok
+  [ "$rc" -ne 0 ] && word="FAIL($rc)"
+  [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && word="TIMEOUT"
+  note "  $name" "$word" "$((SECONDS - t)) s"
   return "$rc"
 }
 
+# ---- preflight: < 15 s, before anything is built -----------------------------------------------------------
+section_preflight() {
+  [ "$DRY" = 1 ] && return 0
+  local msg rc
+  msg=$(timeout -k 5 30 $PY - <<'PYEOF' 2>&1
+import shutil, subprocess, sys
+try:
+    import torch
+except Exception as exc:
+    print(f"no usable GPU: torch does not import ({exc})"); sys.exit(3)
+if not torch.cuda.is_available():
+    print(f"no usable GPU: torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is False)")
+    sys.exit(3)
+free, total = torch.cuda.mem_get_info()
+p = torch.cuda.get_device_properties(0)
+drv = "?"
+if shutil.which("nvidia-smi"):
+    drv = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                         capture_output=True, text=True).stdout.strip().splitlines()[0:1] or ["?"]
+    drv = drv[0]
+nvcc = "none"
+for cand in ("/usr/local/cuda/bin/nvcc", shutil.which("nvcc")):
+    if cand:
+        out = subprocess.run([cand, "--version"], capture_output=True, text=True).stdout
+        nvcc = next((w.strip(",") for w in out.split() if w[:1].isdigit() and "release " + w in out), "?")
+        break
+warn = "" if nvcc.split(".")[0] == (torch.version.cuda or "").split(".")[0] else "  MISMATCH: nvcc vs torch CUDA"
+print(f"{p.name}, {p.multi_processor_count} SMs, sm_{p.major}{p.minor}, driver {drv}, torch {torch.__version__} "
+      f"(CUDA {torch.version.cuda}), nvcc {nvcc}{warn}, free {free / 2**30:.1f} of {total / 2**30:.1f} GiB")
+PYEOF
+)
+  rc=$?
+  echo "preflight: $msg"
+  note preflight "$([ $rc -eq 0 ] && echo ok || echo "FAIL($rc)")" "$msg"
+  if [ $rc -ne 0 ]; then
+    refresh_out
+    echo "device_check: $msg" >&2
+    exit 3
+  fi
+}
 
-# ---- section_mamf
+# ---- build: for this GPU only (90a), ptxas verbose, the spill check reads the pip -v log ---------------------
+section_build() {
+  run build "${LIMIT[build]}" env MAX_JOBS=16 ACCELKERN_REQUIRE_EXTENSION=1 ACCELKERN_PTXAS_VERBOSE=1 \
+    ACCELKERN_CUDA_ARCHS=90a $PY -m pip install -v --no-build-isolation --no-deps -e . || return 1
+  [ "$DRY" = 1 ] && return 0
+  grep -E "[1-9][0-9]* bytes spill (stores|loads)" "$D/build.log" >"$D/spills.txt"
+  note "  spills" "$([ -s "$D/spills.txt" ] && echo CHECK || echo none)" \
+    "$(grep -c 'ptxas info' "$D/build.log") ptxas lines read; $(wc -l <"$D/spills.txt") with spills"
+  $PY -c "import torch, accelkern._C as C; print(dict(C.build_info()))" >"$D/build_info.txt" 2>&1 || return 1
+}
+
+# pytest_section NAME MARKEXPR: passed/failed/skipped from the JUnit XML; ok only when tests ran and none failed
+pytest_section() {
+  local name=$1 expr=$2
+  run "$name" "${LIMIT[$CUR]}" $PY -m pytest -q -m "$expr" -rs --timeout=60 -p no:cacheprovider \
+    --junitxml="$D/$name.xml"
+  local rc=$?
+  [ "$DRY" = 1 ] && return 0
+  local counts
+  counts=$($PY - "$D/$name.xml" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception as exc:
+    print(f"no JUnit XML ({exc})"); sys.exit(1)
+s = root if root.tag == "testsuite" else root.find("testsuite")
+t, f, e, k = (int(s.get(a, 0)) for a in ("tests", "failures", "errors", "skipped"))
+print(f"{t - f - e - k} passed, {f} failed, {e} errors, {k} skipped")
+sys.exit(0 if t - k > 0 and f + e == 0 else 1)
+PYEOF
+)
+  local ok=$?
+  note "  $name" "$([ $ok -eq 0 ] && [ $rc -eq 0 ] && echo ok || echo FAIL)" "$counts"
+  [ $ok -eq 0 ] && [ $rc -eq 0 ]
+}
+
+section_smoke() { pytest_section smoke "gpu and smoke"; }
+section_tests() { pytest_section tests "gpu and not smoke"; }
+
+section_info() {  # info.json from stdout alone
+  run info "${LIMIT[info]}" $AK info --json || return 1
+  [ "$DRY" = 1 ] || cp "$D/info.out" "$D/info.json"
+}
+
+# ---- gemm: bf16 8192^3 cuBLASLt top 8 beside cuBLAS and torch; the other dtypes with the top 4 -----------------
+section_gemm() {
+  local rc=0
+  run gemm_bf16 20 $AK gemm --dtype bf16 --shape 8192x8192x8192 --algos 8 --backend cublaslt,cublas,torch \
+    --max-time 0.5 --out "$D/gemm_bf16" || rc=1
+  run gemm_dtypes 25 $AK gemm --dtype fp32,tf32,fp16,fp8,int8 --shape 8192x8192x8192 --algos 4 \
+    --backend cublaslt,torch --max-time 0.3 --out "$D/gemm_dtypes" || rc=1
+  return "$rc"
+}
+section_gemm_quick() {
+  run gemm_quick "${LIMIT[gemm_quick]}" $AK gemm --dtype bf16 --shape 8192x8192x8192 --algos 4 \
+    --backend cublaslt,torch --max-time 0.5 --out "$D/gemm_quick"
+}
+
+# ---- mamf: short guided searches (cold-cache; the winner also sustained) -------------------------------------
 section_mamf() {
-  # guided bf16 vs the 192-shape grid in the same run, then guided fp8 (cold-cache; winners also sustained)
-  run mamf_bf16 200 $PY bench/mamf_guided_vs_grid.py --dtype bf16 --guided-budget 20 --warmup 5 --out "$D/mamf"
-  run mamf_fp8 60 $AK mamf --dtype fp8 --budget 15 --warmup 3 --json --out "$D/mamf_fp8"
-  grep -h '"name": "MAMF"' "$D"/mamf/*/mamf.jsonl "$D"/mamf_fp8/mamf.jsonl 2>/dev/null \
-    | $PY -c 'import sys, json
-for l in sys.stdin:
-    r = json.loads(l); print("mamf      ", r["dtype"], round(r["value"], 1), r["shape"], r["config"].get("search"))' >>"$SUMMARY"
+  local rc=0
+  run mamf_bf16 25 $AK mamf --dtype bf16 --budget 12 --warmup 3 --out "$D/mamf_bf16" || rc=1
+  run mamf_fp8 20 $AK mamf --dtype fp8 --budget 8 --warmup 2 --out "$D/mamf_fp8" || rc=1
+  return "$rc"
 }
-
+section_mamf_quick() {
+  run mamf_quick "${LIMIT[mamf_quick]}" $AK mamf --dtype bf16 --budget 5 --warmup 2 --top 2 --repeats 2 \
+    --out "$D/mamf_quick"
+}
+# the issue-14 comparison: guided vs the 192-shape grid (m, n = 2048..16384 step 2048, k = 4096, 8192, 16384)
 section_mamf_grid() {
-  # the grid over m = 256..20224 step 256, n = k = 4096 (78 shapes) must finish in under 60 s of measuring
-  run mamf_grid 150 $AK mamf --dtype bf16 --search grid --m 256:20480:256 --n 4096 --k 4096 --warmup 3 \
-    --top 1 --repeats 1 --out "$D/mamf_grid"
+  local rc=0
+  run mamf_grid "${LIMIT[mamf_grid]}" $AK mamf --dtype bf16 --search grid --m 2048:16385:2048 \
+    --n 2048:16385:2048 --k 4096,8192,16384 --warmup 5 --top 1 --repeats 1 --out "$D/mamf_grid" || rc=1
+  run mamf_guided "${LIMIT[mamf]}" $AK mamf --dtype bf16 --search guided --m 2048:16385:2048 \
+    --n 2048:16385:2048 --k 4096,8192,16384 --warmup 5 --out "$D/mamf_guided" || rc=1
+  return "$rc"
 }
 
+# ---- peak: every kernel checked against float64 first, best launch shape per kernel --------------------------
+section_peak() {
+  run peak "${LIMIT[peak]}" $AK peak --budget 20 --quick --out "$D/peak"
+}
+section_peak_quick() {
+  run peak_quick "${LIMIT[peak_quick]}" $AK peak --dtype bf16,fp32 --path wgmma,simt --budget 10 --quick \
+    --out "$D/peak_quick"
+}
 
-# an unknown section name is reported, not silently ignored
-for s in "${SECTIONS[@]}"; do
-  if declare -F "section_$s" >/dev/null; then
-    "section_$s" || true
-  else
-    note "$s" "unknown" "no such section (known: ${ALL[*]})"
+# ---- hbm: every kernel at 2 GiB, then the read size sweep with its plot --------------------------------------
+section_hbm() {
+  local rc=0
+  run hbm 15 $AK hbm --time 0.3 --out "$D/hbm" || rc=1
+  run hbm_sweep 15 $AK hbm --sweep --kernel read --steps 1 --time 0.3 --out "$D/hbm_sweep" || rc=1
+  return "$rc"
+}
+section_hbm_quick() {
+  run hbm_quick "${LIMIT[hbm_quick]}" $AK hbm --kernel copy,read --hint default --time 0.5 --out "$D/hbm_quick"
+}
+
+# ---- waves: the staircase (1 and 2 CTAs/SM) and a fixed-algorithm bf16 N sweep -------------------------------
+section_waves() {
+  local rc=0
+  run waves_staircase 10 $AK waves staircase --ctas-per-sm 1,2 --waves 3 --per-wave 4 --max-time 0.1 \
+    --out "$D/waves_staircase" --plot "$D/waves_staircase/staircase.png" || rc=1
+  run waves_sweep 15 $AK waves sweep --m 8192 --k 8192 --n 256:8193:256 --dtype bf16 --backend cublaslt \
+    --fixed-algo --max-time 0.2 --out "$D/waves_sweep" --plot "$D/waves_sweep/sweep.png" || rc=1
+  return "$rc"
+}
+section_waves_quick() {
+  run waves_quick "${LIMIT[waves_quick]}" $AK waves staircase --ctas-per-sm 1 --waves 3 --per-wave 4 \
+    --max-time 0.1 --out "$D/waves_quick"
+}
+
+# ---- report and verdicts: the page from everything measured; speed claims as verdict lines -------------------
+section_report() {
+  run report "${LIMIT[report]}" $AK report "$D" --out "$D/report/report.html" --title "device_check $PROFILE"
+}
+section_verdicts() {
+  run verdicts "${LIMIT[verdicts]}" $PY scripts/device_verdicts.py "$D" || return 1
+  [ "$DRY" = 1 ] || sed 's/^/verdict          /' "$D/verdicts.out" >>"$SUMMARY"
+}
+
+for s in "${!LIMIT[@]}"; do
+  declare -F "section_$s" >/dev/null || { echo "device_check: section '$s' has a limit but no section_$s" >&2; exit 2; }
+done
+
+for CUR in "${SECTIONS[@]}"; do
+  t=$SECONDS
+  if [ "$DRY" = 0 ] && [ $((DEADLINE - SECONDS)) -lt 5 ]; then
+    note "$CUR" "skipped" "no time left (DEVICE_CHECK_LIMIT=$TOTAL)"; FAILED=1; continue
+  fi
+  "section_$CUR"; rc=$?
+  if [ "$DRY" = 0 ]; then
+    note "$CUR" "$([ $rc -eq 0 ] && echo ok || echo "FAIL($rc)")" "$((SECONDS - t)) s of ${LIMIT[$CUR]} s"
+    [ $rc -ne 0 ] && FAILED=1
+    refresh_out
   fi
 done
 
+if [ "$DRY" = 1 ]; then
+  $PY scripts/dry_run_check.py --plan "$PLAN" --total "$TOTAL" --profile "$PROFILE" \
+    $(for s in "${SECTIONS[@]}"; do printf -- '--section %s=%s ' "$s" "${LIMIT[$s]}"; done)
+  rc=$?
+  rm -f "$PLAN"
+  exit $rc
+fi
+
 echo
-pack
-echo "=== device_check summary ($(date -u +%FT%TZ); details in $D, packed to $OUT/device_check.tgz)"
-[ -f "$D/validate.md" ] && sed -n '3,200p' "$D/validate.md"
+echo "=== device_check $PROFILE: $((SECONDS - T0)) s of $TOTAL s ($(date -u +%FT%TZ)); details in $OUT/device_check.tgz"
 cat "$SUMMARY"
+refresh_out
+exit $FAILED

@@ -7,6 +7,7 @@ from dataclasses import asdict
 import click
 
 from accelkern import _ext, specs
+from accelkern.commands.common import dry_run_exit
 
 
 @click.command()
@@ -20,6 +21,7 @@ def info(device, spec_name, as_json, list_specs):
     if list_specs:
         _list_specs(as_json)
         return
+    dry_run_exit("info")
     from accelkern import monitor
     from accelkern.device import get_device_info
     dev = get_device_info(device)

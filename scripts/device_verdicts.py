@@ -1,0 +1,107 @@
+"""Verdict lines for the speed claims scripts/device_check.sh checks: reported, never a test failure.
+
+Reads every results .jsonl under DIR (the device check's details) and prints one line per claim it can
+judge: PASS / FAIL / n/a, the claim, and the figures behind it (device, dtype, shape, clock, power).
+Usage: python3 scripts/device_verdicts.py DIR [--out FILE]   (ACCELKERN_DRY_RUN=1: parse and exit)
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from accelkern.results import read_results  # noqa: E402
+
+
+def load(root: str) -> list:
+    rows = []
+    for path in sorted(glob.glob(os.path.join(root, "**", "*.jsonl"), recursive=True)):
+        rows += read_results(path).rows
+    return rows
+
+
+def _tele(r) -> str:
+    parts = [f"{r.sm_clock_mean_mhz:.0f} MHz" if r.sm_clock_mean_mhz else None,
+             f"{r.power_mean_w:.0f} W" if r.power_mean_w else None, r.throttle or None]
+    return ", ".join(p for p in parts if p)
+
+
+def verdicts(rows: list) -> list[tuple[str, str, str]]:
+    """(PASS|FAIL|n/a, claim, evidence) for each claim; rows of any accelkern command."""
+    out = []
+
+    def add(ok, claim, evidence):
+        out.append(("n/a" if ok is None else "PASS" if ok else "FAIL", claim, evidence))
+
+    wrong = [r for r in rows if r.correct is False]
+    add(not wrong, "every checked result matches its float64 reference",
+        f"{len(wrong)} wrong: " + "; ".join(f"{r.suite} {r.dtype or r.name} {r.shape}" for r in wrong[:5])
+        if wrong else f"{sum(r.correct is True for r in rows)} checked rows")
+
+    def best(pred):
+        c = [r for r in rows if r.status == "ok" and r.value and pred(r)]
+        return max(c, key=lambda r: r.value) if c else None
+
+    lt = best(lambda r: r.suite == "gemm" and r.dtype == "bf16" and r.backend == "cublaslt"
+              and r.shape == "8192x8192x8192")
+    th = best(lambda r: r.suite == "gemm" and r.dtype == "bf16" and r.backend == "torch"
+              and r.shape == "8192x8192x8192")
+    if lt and th:
+        add(lt.value >= th.value * 0.99, "bf16 8192^3: cuBLASLt's best >= torch (same tn layout)",
+            f"{lt.value:.1f} vs {th.value:.1f} TFLOPS ({_tele(lt)})")
+    else:
+        add(None, "bf16 8192^3: cuBLASLt's best >= torch", "no such rows")
+
+    busy = [r for r in rows if r.status == "ok" and getattr(r, "busy_fraction", None) is not None
+            and r.suite == "gemm" and r.dtype == "bf16" and r.shape == "8192x8192x8192"
+            and not (r.config or {}).get("l2_flush")]
+    if busy:
+        low = min(busy, key=lambda r: r.busy_fraction)
+        add(low.busy_fraction >= 0.97, "back-to-back bf16 8192^3 keeps the GPU busy (busy fraction >= 0.97)",
+            f"lowest {low.busy_fraction:.3f} ({low.backend} {low.kernel or ''})")
+    else:
+        add(None, "busy fraction >= 0.97 back to back", "no bf16 8192^3 row with a busy fraction")
+
+    mamf = [r for r in rows if r.name == "MAMF" and r.status == "ok" and r.value]
+    for r in mamf:
+        add(True, f"MAMF {r.dtype}", f"{r.value:.1f} {r.metric} at {r.shape} "
+            f"({(r.config or {}).get('search', '?')}, {_tele(r)})")
+    grid = [r for r in mamf if (r.config or {}).get("search") == "grid" and r.dtype == "bf16"]
+    guided = [r for r in mamf if (r.config or {}).get("search") == "guided" and r.dtype == "bf16"]
+    if grid and guided:
+        add(guided[0].value >= grid[0].value * 0.99, "guided bf16 MAMF >= the grid's (within 1%)",
+            f"{guided[0].value:.1f} vs {grid[0].value:.1f} TFLOPS")
+
+    throttled = [r for r in rows if r.throttle and any(w in r.throttle for w in ("power", "thermal"))]
+    if throttled:
+        add(True, "power or thermal throttling seen (a finding, not a failure)",
+            f"{len(throttled)} rows, e.g. {throttled[0].suite} {throttled[0].dtype or throttled[0].name} "
+            f"{throttled[0].shape}: {_tele(throttled[0])}")
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dir", help="directory with results .jsonl files (searched recursively)")
+    ap.add_argument("--out", default=None, help="also write the lines to this file")
+    a = ap.parse_args()
+    if os.environ.get("ACCELKERN_DRY_RUN", "") not in ("", "0"):
+        print("dry run: device_verdicts.py: options ok")
+        return 0
+    if not os.path.isdir(a.dir):
+        print(f"device_verdicts: {a.dir} is not a directory", file=sys.stderr)
+        return 2
+    lines = [f"{v:<5} {claim}: {ev}" for v, claim, ev in verdicts(load(a.dir))]
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
