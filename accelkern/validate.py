@@ -68,33 +68,68 @@ def load_suites() -> list[Suite]:
     return list(SUITES.values())
 
 
+# every suite name, in the order they run (validate --help lists them; a test keeps this true)
+SUITE_NAMES = ("gemm-torch", "hbm", "gemm", "peak", "mamf")
+
+# the budget is a promise: total wall time <= budget x (1 + OVERRUN) + FIXED_OVERHEAD_S
+OVERRUN = 0.1
+FIXED_OVERHEAD_S = 10.0
+
+
+def shares(suites: list[Suite], budget_s: float) -> list[float]:
+    """Each suite's share of the budget in whole seconds (>= 1), by weight, summing to the budget."""
+    total_w = sum(s.weight for s in suites) or 1.0
+    raw = [max(1.0, budget_s * s.weight / total_w) for s in suites]
+    out = [float(round(x)) for x in raw]
+    if out:
+        out[-1] = max(1.0, out[-1] + round(budget_s) - sum(out))
+    return out
+
+
 def run(device: DeviceInfo, spec: Spec | None, budget_s: float, emit: Callable[[Row], Row],
-        only: list[str] | None = None, progress: Callable[[str], None] = lambda m: None) -> list[str]:
-    """Runs the suites (all, or `only`), emitting rows as they finish; returns the skip reasons."""
+        only: list[str] | None = None, progress: Callable[[str], None] = lambda m: None,
+        clock: Callable[[], float] = time.monotonic) -> list[str]:
+    """Runs the suites (all, or `only`), emitting rows as they finish; returns the skip reasons.
+
+    Each suite gets its printed share; time a suite leaves unused goes to the ones after it. A suite past
+    its share (plus 10%) is stopped after its current row and what it did not run is said, so the whole
+    run keeps the promise of budget x 1.1 + 10 s."""
     suites = load_suites()
     if only:
         unknown = [n for n in only if n not in SUITES]
         if unknown:
             raise AccelkernError(f"unknown suite(s) {', '.join(unknown)}; known: {', '.join(SUITES)}")
         suites = [SUITES[n] for n in only]
-    runnable = [s for s in suites if device.kind in s.devices]
+    runnable = [s for s in suites if device.kind in s.devices or "any" in s.devices]
     skipped = [f"{s.name}: needs {s.needs or ' or '.join(s.devices)} (this run is on {device.kind})"
                for s in suites if s not in runnable]
-    total_w = sum(s.weight for s in runnable) or 1.0
-    start = time.monotonic()
+    start = clock()
+    planned = shares(runnable, budget_s)
+    carry = 0.0
     for i, s in enumerate(runnable):
-        left_w = sum(x.weight for x in runnable[i:])
-        share = max(1.0, (budget_s - (time.monotonic() - start)) * s.weight / left_w) if total_w else budget_s
+        share = max(1.0, planned[i] + carry)  # an overrun is taken from the next share, unused time given to it
         progress(f"[{i + 1}/{len(runnable)}] {s.title} (budget {share:.0f} s)")
-        ctx = Context(device=device, spec=spec, budget_s=share, progress=progress)
+        ctx = Context(device=device, spec=spec, budget_s=share, progress=progress, started=clock())
+        hard_stop = ctx.started + share * (1 + OVERRUN)
+        rows = s.run(ctx)
         try:
-            for row in s.run(ctx):
+            for row in rows:
                 emit(row)
                 if row.status == "skipped":
                     skipped.append(f"{s.name} {row.dtype or row.name}: {row.note}")
+                if clock() > hard_stop:
+                    skipped.append(f"{s.name}: stopped at its budget share ({share:.0f} s); what it had left "
+                                   "was not measured (a larger --budget gives it more)")
+                    break
         except Unavailable as exc:
             emit(Row(suite=s.name, name=s.title, status="skipped", note=str(exc)))
             skipped.append(f"{s.name}: {exc}")
+        finally:
+            close = getattr(rows, "close", None)
+            if close:
+                close()  # a generator stopped early frees its buffers now
+        carry = share - (clock() - ctx.started)
+    progress(f"validate: {clock() - start:.0f} s of the {budget_s:.0f} s budget")
     return skipped
 
 

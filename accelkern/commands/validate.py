@@ -4,15 +4,19 @@ from __future__ import annotations
 import click
 
 from accelkern.commands.common import Session, common_options
+from accelkern.validate import SUITE_NAMES
+from accelkern.errors import AccelkernError
 from accelkern.results import progress
 
 
 @click.command()
 @common_options
 @click.option("--budget", type=click.FloatRange(min=5), default=60.0, show_default=True,
-              help="Seconds of measuring for all suites together (each gets a share).")
+              help="Seconds for all suites together, set-up included; each suite gets a share by weight and "
+                   "is stopped past it, so the run ends within budget x 1.1 + 10 s.")
 @click.option("--suite", "suites", default=None, metavar="NAME[,NAME]",
-              help="Run only these suites (default: all registered; names are listed in the output).")
+              help="Run only these suites (default: all that can run on the device): "
+                   + ", ".join(SUITE_NAMES) + ".")
 def validate(device, spec_name, as_json, as_csv, out, budget, suites):
     """The main job: every registered suite within the budget, measured vs spec in one table.
 
@@ -20,10 +24,14 @@ def validate(device, spec_name, as_json, as_csv, out, budget, suites):
     """
     from accelkern import validate as v
     from accelkern.units import split_list
+    wanted = split_list(suites) or None
+    unknown = [n for n in wanted or [] if n not in SUITE_NAMES]
+    if unknown:
+        raise AccelkernError(f"--suite: unknown suite(s) {', '.join(unknown)}; known: {', '.join(SUITE_NAMES)}")
     s = Session("validate", device, spec_name, as_json, as_csv, out)
     skipped: list[str] = []
     try:
-        skipped = v.run(s.info, s.spec, budget, s.emit, only=split_list(suites) or None, progress=progress)
+        skipped = v.run(s.info, s.spec, budget, s.emit, only=wanted, progress=progress)
     except KeyboardInterrupt:
         s.finish(interrupted=True)
     footer = [f"skipped: {line}" for line in skipped]
