@@ -1,6 +1,8 @@
 import json
+import os
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from accelkern.cli import cli
@@ -160,3 +162,60 @@ def test_compare_keeps_repeated_measurements_apart():
         return [Row(suite="mamf", name="re-measure", dtype="bf16", shape="8x8x8", value=v) for v in vals]
     pairs = compare.compare_runs(rows(1.0, 2.0, 3.0), rows(2.0, 4.0))
     assert [(p.a.value, p.b and p.b.value) for p in pairs] == [(1.0, 2.0), (2.0, 4.0), (3.0, None)]
+
+
+def _one_line_error(r, code=2):
+    assert r.exit_code == code, r.output
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [["validate", "--budget", "5"], ["gemm", "--dtype", "bf16", "--shape", "64x64x64"],
+                                     ["hbm", "--size", "1MiB"], ["mamf", "--budget", "5"]])
+def test_unwritable_out_is_refused_before_measuring(tmp_path, command):
+    blocker = tmp_path / "a-file"       # a path under a regular file cannot be made, even by root
+    blocker.write_text("x")
+    line = _one_line_error(CliRunner().invoke(cli, [*command, "--device", "cpu", "--out", str(blocker / "x")]))
+    assert "--out" in line and "cannot write there" in line
+    assert blocker.read_text() == "x" and not list(tmp_path.glob("**/*.jsonl"))
+
+
+def test_out_that_is_empty_or_a_file_is_refused(tmp_path):
+    line = _one_line_error(CliRunner().invoke(cli, ["validate", "--device", "cpu", "--out", ""]))
+    assert "--out ''" in line
+    f = tmp_path / "file"
+    f.write_text("x")
+    line = _one_line_error(CliRunner().invoke(cli, ["validate", "--device", "cpu", "--out", str(f)]))
+    assert "not a directory" in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")
+def test_device_errors_name_what_is_allowed_with_their_exit_codes():
+    line = _one_line_error(CliRunner().invoke(cli, ["validate", "--device", "cuda:x"]))
+    assert "malformed" in line
+    line = _one_line_error(CliRunner().invoke(cli, ["validate", "--device", "cuda:7"]), code=3)
+    assert "no usable cuda device" in line
+
+
+def test_exit_codes_are_documented_in_every_help():
+    for path in all_commands():
+        text = " ".join(run(*path, "--help").output.split())
+        assert "Exit codes: 0 all measured, 1 some measurement failed" in text and "130 interrupted" in text, path
+
+
+def test_python_dash_m_accelkern_runs_the_cli():
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "accelkern", "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "accelkern, version" in r.stdout
+
+
+def test_dry_run_validates_options_and_exits_before_measuring(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCELKERN_DRY_RUN", "1")
+    r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--out", str(tmp_path / "v")])
+    assert r.exit_code == 0 and "dry run: accelkern validate: options ok" in r.output
+    assert not (tmp_path / "v" / "validate.jsonl").exists()
+    bad = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--suite", "nope"])
+    assert bad.exit_code == 2

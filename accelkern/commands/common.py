@@ -98,7 +98,7 @@ def common_options(f):
                           "name (list: `accelkern info --list-specs`)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON (run header + rows) instead of the table."),
         click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of the table."),
-        click.option("--out", type=click.Path(file_okay=False), default=None, metavar="DIR",
+        click.option("--out", default=None, metavar="DIR",
                      help="Also write DIR/<command>.jsonl (row by row, survives Ctrl-C), .csv and .md."),
     ]
     for o in reversed(opts):
