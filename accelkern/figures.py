@@ -15,15 +15,20 @@ def _pct(v, ref):
 
 
 def apply_measurement(row: Row, meas: Measurement) -> Row:
+    """Timing statistics (ms), the criterion that stopped it, the busy fraction, the timer, and the
+    telemetry of the timed span; a telemetry caveat (power from the 1 s average) joins the note."""
     s = meas.stats
     for k, v in s.summary().items():
         setattr(row, k, v)
     row.timer = meas.mode.get("timer")
-    if meas.telemetry is not None:
-        for k, v in meas.telemetry.row_fields().items():
+    tel = meas.telemetry
+    if tel is not None:
+        for k, v in tel.row_fields().items():
             setattr(row, k, v)
-        if not meas.telemetry.nvml:
+        if not tel.nvml:
             row.throttle = None
+        elif getattr(tel, "note", None):
+            row.note = _join(row.note, tel.note)
     return row
 
 

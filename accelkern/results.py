@@ -69,6 +69,8 @@ class Row:
     converged: bool | None = None
     stop_reason: str | None = None
     timer: str | None = None            # cuda_events | host
+    criterion: str | None = None        # stopping rule that decided: nvbench | median-stderr (timing.StopRule)
+    busy_fraction: float | None = None  # summed call time / span of the timed part (1 = never idle)
     # work and throughput (from the median time unless named *_best)
     flops: float | None = None
     bytes_read: float | None = None
