@@ -360,7 +360,7 @@ E op_from_name(const std::string& name, const char* const* names, const char* wh
 
 const char* const kSimtOpNames[] = {"fp32", "fp64", "fp16x2", "bf16x2", "int32"};
 const char* const kMmaOpNames[] = {"f16.f32", "f16.f16", "bf16.f32", "tf32.f32", "s8.s32", "e4m3.f32", "e5m2.f32",
-                                   "f64.f64"};
+                                   "f64.f64", "f64.f64.k16"};
 const char* const kWgmmaOpNames[] = {"f16", "bf16", "tf32", "e4m3", "e5m2", "s8"};
 static_assert(sizeof(kSimtOpNames) / sizeof(char*) == int(SimtOp::kCount), "SIMT op names");
 static_assert(sizeof(kMmaOpNames) / sizeof(char*) == int(MmaOp::kCount), "mma op names");
@@ -672,7 +672,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "Registers, local bytes, binary arch, max CTAs/SM and steps per iteration of a SIMT peak kernel.");
   m.def("peak_mma", &peak_mma, py::arg("op"), py::arg("chains"), py::arg("ctas"), py::arg("warps"), py::arg("iters"),
         py::arg("check"), py::arg("frags"), py::arg("out"), py::arg("clocks") = py::none(),
-        "mma.sync peak loop (op: f16.f32, f16.f16, bf16.f32, tf32.f32, s8.s32, e4m3.f32, e5m2.f32, f64.f64).");
+        "mma.sync peak loop (op: f16.f32, f16.f16, bf16.f32, tf32.f32, s8.s32, e4m3.f32, e5m2.f32, f64.f64 (m8n8k4), "
+        "f64.f64.k16 (m16n8k16, sm_90)).");
   m.def("peak_mma_info", &peak_mma_info, py::arg("op"), py::arg("chains"), py::arg("warps"),
         "Kernel facts of an mma.sync peak kernel on the current device.");
   m.def("peak_mma_fragment_words", &peak_mma_fragment_words, py::arg("op"),

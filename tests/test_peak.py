@@ -1,11 +1,13 @@
-"""accelkern peak: fragment maps, shared-memory layouts and descriptors, operand packing, the kernel
-catalogue and the CLI on the CPU; the built extension's SASS (cuobjdump); every tensor-core path
-against a float64 reference and a short sweep on a GPU (marked gpu)."""
+"""accelkern peak: fragment maps (against CuTe's independent (thread, value) layouts), shared-memory layouts
+and descriptors, operand packing, the kernel catalogue and the CLI on the CPU; the built extension's SASS
+(cuobjdump); the host side end to end against an emulated extension; every tensor-core path against a
+float64 reference and a short sweep on a GPU (marked gpu)."""
 import os
 import re
 import shutil
 import subprocess
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,8 +15,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from accelkern import checks, peak as P, specs
+from accelkern import checks, specs
+from accelkern import peak as P
 from accelkern.cli import cli
+from accelkern.peak import kernels as peak_kernels
 
 CUOBJDUMP_DIRS = [os.path.join(os.path.dirname(__import__("triton").__file__), "backends", "nvidia", "bin")] \
     if __import__("importlib").util.find_spec("triton") else []
@@ -28,12 +32,78 @@ def _ext():
         return None
 
 
-# ---- fragment maps -------------------------------------------------------------------------------
+# ---- fragment maps, checked against CuTe's layouts ---------------------------------------------------------
+# CuTe (cute/atom/mma_traits_sm80.hpp, _sm90.hpp) states each fragment as a layout (thread, value) -> flat
+# column-major index of the (M, K), (N, K) or (M, N) tile: thread = (threadID_in_group, groupID), strides
+# below. A second description of the same PTX ISA tables, so a slip in either shows.
+
+CUTE = {
+    "m16n8k16": {"A": ((4, 8), (32, 1), (2, 2, 2), (16, 8, 128), 16), "B": ((4, 8), (16, 1), (2, 2), (8, 64), 8),
+                 "C": ((4, 8), (32, 1), (2, 2), (16, 8), 16)},
+    "m16n8k8": {"A": ((4, 8), (16, 1), (2, 2), (8, 64), 16), "B": ((4, 8), (8, 1), (2,), (32,), 8),
+                "C": ((4, 8), (32, 1), (2, 2), (16, 8), 16)},
+    "m16n8k32": {"A": ((4, 8), (64, 1), (4, 2, 2), (16, 8, 256), 16), "B": ((4, 8), (32, 1), (4, 2), (8, 128), 8),
+                 "C": ((4, 8), (32, 1), (2, 2), (16, 8), 16)},
+    "m8n8k4": {"A": ((4, 8), (8, 1), (1,), (0,), 8), "B": ((4, 8), (8, 1), (1,), (0,), 8),
+               "C": ((4, 8), (16, 1), (2,), (8,), 8)},
+    "m16n8k16.f64": {"A": ((4, 8), (16, 1), (2, 4), (8, 64), 16), "B": ((4, 8), (8, 1), (4,), (32,), 8),
+                     "C": ((4, 8), (32, 1), (2, 2), (16, 8), 16)},
+}
+
+
+def _split(x, shape):
+    out = []
+    for s in shape:
+        out.append(x % s)
+        x //= s
+    return out
+
+
+def _cute_index(layout, thread, value):
+    """(row, col) of a CuTe (thread, value) layout over a column-major tile with `rows` rows."""
+    tshape, tstride, vshape, vstride, rows = layout
+    idx = sum(c * s for c, s in zip(_split(thread, tshape), tstride)) + \
+        sum(c * s for c, s in zip(_split(value, vshape), vstride))
+    return idx % rows, idx // rows
+
+
+def cute_a(family, lane, i):
+    return _cute_index(CUTE[family]["A"], lane, i)
+
+
+def cute_b(family, lane, i):   # CuTe gives B as (n, k): the (k, n) pair of the PTX tables
+    n, k = _cute_index(CUTE[family]["B"], lane, i)
+    return k, n
+
+
+def cute_c(family, lane, i):
+    return _cute_index(CUTE[family]["C"], lane, i)
+
+
+def cute_wgmma_d(thread, r, n):
+    """CuTe's GMMA accumulator layout CLayout_64xN: ((4, 8, 4), (2, 2, N/8)) : ((128, 1, 16), (64, 8, 512))."""
+    return _cute_index(((4, 8, 4), (128, 1, 16), (2, 2, n // 8), (64, 8, 512), 64), thread, r)
+
+
+def cute_wgmma_a(family, thread, i):
+    """A in registers: warp w of the warpgroup holds rows 16w..16w+15 as the mma.sync A fragment."""
+    r, c = cute_a(family, thread & 31, i)
+    return 16 * (thread >> 5) + r, c
+
+
+@pytest.mark.parametrize("family", P.MMA_FAMILIES)
+def test_mma_fragment_maps_agree_with_cute_layouts(family):
+    na, nb, nc = P.FAMILY_ELEMS[family]
+    for lane in range(32):
+        assert [P.mma_a_index(family, lane, i) for i in range(na)] == [cute_a(family, lane, i) for i in range(na)]
+        assert [P.mma_b_index(family, lane, i) for i in range(nb)] == [cute_b(family, lane, i) for i in range(nb)]
+        assert [P.mma_c_index(family, lane, i) for i in range(nc)] == [cute_c(family, lane, i) for i in range(nc)]
+
 
 @pytest.mark.parametrize("family", P.MMA_FAMILIES)
 def test_mma_fragment_maps_cover_each_element_once(family):
-    m, n, k = P._FAMILY_MNK[family]
-    na, nb, nc = P._FAMILY_ELEMS[family]
+    m, n, k = P.FAMILY_MNK[family]
+    na, nb, nc = P.FAMILY_ELEMS[family]
     for fn, count, shape in ((P.mma_a_index, na, (m, k)), (P.mma_b_index, nb, (k, n)), (P.mma_c_index, nc, (m, n))):
         seen = Counter(fn(family, lane, i) for lane in range(32) for i in range(count))
         assert len(seen) == shape[0] * shape[1] and set(seen.values()) == {1}
@@ -55,23 +125,27 @@ def test_mma_fragment_maps_match_ptx_formulas():
     assert P.mma_c_index("m16n8k32", 7, 3) == (9, 7)
     assert P.mma_c_index("m8n8k4", 7, 1) == (1, 7)
     assert P.mma_a_index("m8n8k4", 7, 0) == (1, 3) and P.mma_b_index("m8n8k4", 7, 0) == (3, 1)
+    # f64 m16n8k16: a_i at (g + 8*(i%2), t + 4*(i//2)), b_i at k = t + 4i
+    assert P.mma_a_index("m16n8k16.f64", 5, 3) == (9, 5)   # a3: (g+8, t+4)
+    assert P.mma_a_index("m16n8k16.f64", 5, 6) == (1, 13)  # a6: (g, t+12)
+    assert P.mma_b_index("m16n8k16.f64", 5, 3) == (13, 1)  # b3: k = t+12
+    assert P.mma_c_index("m16n8k16.f64", 5, 2) == (9, 2)
 
 
 @pytest.mark.parametrize("n", [64, 128, 256])
-def test_wgmma_accumulator_map_covers_tile(n):
+def test_wgmma_accumulator_map_covers_tile_as_cute_says(n):
     seen = Counter(P.wgmma_d_index(t, r) for t in range(128) for r in range(n // 2))
     assert len(seen) == 64 * n and set(seen.values()) == {1}
+    assert all(P.wgmma_d_index(t, r) == cute_wgmma_d(t, r, n) for t in range(128) for r in range(n // 2))
     assert P.wgmma_d_index(37, 6) == (25, 10)   # warp 1, lane 5, d6: second n8 block, row +8
 
 
 @pytest.mark.parametrize("family", ["m16n8k16", "m16n8k8", "m16n8k32"])
 def test_wgmma_a_register_map_covers_64_rows(family):
-    m, _, k = P._FAMILY_MNK[family]
-    na = P._FAMILY_ELEMS[family][0]
+    m, _, k = P.FAMILY_MNK[family]
+    na = P.FAMILY_ELEMS[family][0]
     seen = Counter(P.wgmma_a_index(family, t, i) for t in range(128) for i in range(na))
     assert len(seen) == 64 * k and set(seen.values()) == {1}
-
-
 # ---- packing and encodings -----------------------------------------------------------------------------
 
 def test_pack_words_low_element_first():
@@ -83,7 +157,7 @@ def test_pack_words_low_element_first():
 @pytest.mark.parametrize("acc", ["f32", "f16", "s32", "f64"])
 def test_accumulator_words_round_trip(acc):
     g = torch.Generator().manual_seed(3)
-    vals = P._random_values((4, 8), acc, g)
+    vals = P.random_values((4, 8), acc, g)
     bits, exact = P.encode(vals, acc)
     words = P.pack_words(bits, P.ELEM_BITS[acc])
     back = P.unpack_words(words, acc)
@@ -103,10 +177,10 @@ def test_encodings_are_exact_values_of_the_element_type():
 
 
 def test_poison_is_nan_for_every_float_accumulator_and_int_min_for_s32():
-    words = P._poisoned_words(8, "cpu", integer=False).numpy().view(np.uint32).reshape(1, 8)
+    words = P.poisoned_words(8, "cpu", integer=False).numpy().view(np.uint32).reshape(1, 8)
     for acc in ("f32", "f16", "f64"):
         assert np.isnan(P.unpack_words(words, acc)).all()
-    iw = P._poisoned_words(4, "cpu", integer=True).numpy().view(np.uint32).reshape(1, 4)
+    iw = P.poisoned_words(4, "cpu", integer=True).numpy().view(np.uint32).reshape(1, 4)
     assert (P.unpack_words(iw, "s32") == -2**31).all()
     ok, err, _ = checks.compare(torch.from_numpy(P.unpack_words(words, "f32")), torch.ones(1, 8, dtype=torch.float64),
                                 "fp32")
@@ -193,7 +267,7 @@ def test_wgmma_operands_timing_tile_sums_to_zero(kernel):
 def test_mma_operands_words_per_lane(kernel):
     ops = P.mma_operands(kernel, timing_mode=True)
     assert torch.equal(ops.ref["B1"], -ops.ref["B0"])
-    na, nb, nc = P._FAMILY_ELEMS[kernel.family]
+    na, nb, nc = P.FAMILY_ELEMS[kernel.family]
     eb, cb = P.ELEM_BITS[kernel.elem], P.ELEM_BITS[kernel.acc]
     words = (na * eb + 2 * nb * eb + nc * cb) // 32
     assert ops.tensors["frags"].numel() == 32 * words
@@ -239,13 +313,14 @@ def test_catalogue_covers_the_issue():
                  ("simt", "int32", "s32"), ("mma", "fp16", "f16"), ("mma", "bf16", "bf16"), ("mma", "tf32", "tf32"),
                  ("mma", "int8", "s8"), ("mma", "fp8", "e4m3"), ("mma", "fp8", "e5m2"), ("wgmma", "fp16", "f16"),
                  ("wgmma", "bf16", "bf16"), ("wgmma", "tf32", "tf32"), ("wgmma", "fp8", "e4m3"),
-                 ("wgmma", "fp8", "e5m2"), ("wgmma", "int8", "s8")]:
+                 ("wgmma", "fp8", "e5m2"), ("wgmma", "int8", "s8"), ("mma", "fp64", "f64")]:
         assert need in have, need
+    assert {k.family for k in P.MMA_KERNELS if k.dtype == "fp64"} == {"m8n8k4", "m16n8k16.f64"}
     for k in P.ALL_KERNELS:
-        assert specs.per_clock_per_sm("sm_90", k.spec_dtype), k
+        assert specs.per_clock_per_sm("sm_90", k.clock_key), k
         assert k.tol_dtype in checks.TOLERANCES
         if k.path == "mma":
-            m, n, kk = P._FAMILY_MNK[k.family]
+            m, n, kk = P.FAMILY_MNK[k.family]
             assert k.flop_per_instr == 2 * m * n * kk
     assert {k.op for k in P.MMA_KERNELS if k.acc == "f16"} == {"f16.f16"}
 
@@ -272,6 +347,13 @@ def test_launch_flops_counts_every_instruction():
     assert P.launch_flops(mma, P.Config(8, 2, 4), 264, 3, 8) == 264 * 8 * 3 * 8 * 4 * (2 * 16 * 8 * 16)
     ffma = P.SIMT_KERNELS[0]
     assert P.launch_flops(ffma, P.Config(16, 4, 8), 528, 5, 32) == 528 * 512 * 5 * 32 * 8 * 2
+    # DMMA.16x8x16: 16 x 8 x 16 FMAs = 4096 FLOP per warp-instruction, 8x the m8n8k4 one (512)
+    k16 = next(k for k in P.MMA_KERNELS if k.op == "f64.f64.k16")
+    k4 = next(k for k in P.MMA_KERNELS if k.op == "f64.f64")
+    assert (k16.flop_per_instr, k4.flop_per_instr) == (4096, 512)
+    assert P.launch_flops(k16, P.Config(4, 2, 8), 264, 7, 8) == 264 * 4 * 7 * 8 * 8 * 4096
+    assert k16.clock_key == k4.clock_key == "fp64_tensor"
+    assert next(k for k in P.MMA_KERNELS if k.op == "f16.f16").clock_key == "fp16_acc16"
 
 
 def test_select_kernels():
@@ -295,20 +377,28 @@ def test_paths_a_gpu_lacks_are_named_not_crashed(monkeypatch):
     assert P.unavailable(fp8, _dev((8, 0))) == "not available on this GPU (needs sm_89; this is sm_80)"
     assert P.unavailable(P.SIMT_KERNELS[0], _dev((8, 0))) is None
     assert P.kernel_note(fp8, _dev((9, 0))).startswith("sm_90 has no fp8 mma.sync")
-    monkeypatch.setattr(P, "binary_version", lambda k: 80)   # e.g. an sm_89 GPU running the sm_80 binary
+    k16 = next(k for k in P.MMA_KERNELS if k.op == "f64.f64.k16")
+    assert P.unavailable(k16, _dev((8, 6))) == "not available on this GPU (needs sm_90; this is sm_86)"
+    monkeypatch.setattr(peak_kernels, "binary_version", lambda k: 80)   # e.g. an sm_89 GPU running the sm_80 binary
     if _ext() is not None:
         assert "runs the sm_80 binary" in P.unavailable(fp8, _dev((8, 9)))
+        why = P.unavailable(k16, _dev((9, 0)))
+        assert "runs the sm_80 binary" in why and "m16n8k16 f64" in why and "sm_90+" in why
+        monkeypatch.setattr(peak_kernels, "binary_version", lambda k: 90)
+        assert P.unavailable(k16, _dev((9, 0))) is None
 
 
 def test_validate_picks_one_kernel_per_dtype(monkeypatch):
-    monkeypatch.setattr(P, "binary_version", lambda k: 90)   # no GPU here to ask
+    monkeypatch.setattr(peak_kernels, "binary_version", lambda k: 90)   # no GPU here to ask
     C = _ext()
     if C is not None and C.build_info().get("has_sm90a"):
         ks = P.validate_kernels(_dev((9, 0)))
         assert [k.path for k in ks] == ["simt", "mma", "wgmma", "wgmma", "wgmma", "wgmma", "wgmma"]
+        assert ks[1].op == "f64.f64.k16"      # the full-rate fp64 tensor shape where it exists
     ks = P.validate_kernels(_dev((8, 0)))
     assert [k.dtype for k in ks] == list(P.VALIDATE_DTYPES)
     assert [k.path for k in ks][2:5] == ["mma", "mma", "mma"]
+    assert ks[1].op == "f64.f64"
 
 
 # ---- CLI --------------------------------------------------------------------------------------------------
@@ -317,16 +407,55 @@ def test_cli_help_and_bad_input(tmp_path):
     r = CliRunner().invoke(cli, ["peak", "--help"])
     assert r.exit_code == 0 and "--dtype" in r.output and "--verbose" in r.output and "default" in r.output
     r = CliRunner().invoke(cli, ["peak", "--dtype", "fp4"])
-    assert r.exit_code == 1 and r.output.strip().splitlines() == [
+    assert r.exit_code == 2 and r.output.strip().splitlines() == [
         "Error: --dtype fp4: unknown; allowed: fp32, fp64, fp16, bf16, tf32, fp8, int8, int32"]
     r = CliRunner().invoke(cli, ["peak", "--path", "tensor"])
-    assert r.exit_code == 1 and "allowed: simt, mma, wgmma" in r.output
+    assert r.exit_code == 2 and "allowed: simt, mma, wgmma" in r.output
+    r = CliRunner().invoke(cli, ["peak", "--device", "cuda:x"])
+    assert r.exit_code == 2 and "malformed" in r.output
+    # no CUDA device for what was asked: exit 3, and nothing written
     r = CliRunner().invoke(cli, ["peak", "--device", "cpu", "--out", str(tmp_path / "o")])
-    assert r.exit_code == 1 and "times CUDA kernels" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 3 and "times CUDA kernels" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "o").exists()
 
 
-# ---- SASS of the built extension ---------------------------------------------------------------------------
+def test_cli_dry_run_validates_options_without_a_device(monkeypatch):
+    monkeypatch.setenv("ACCELKERN_DRY_RUN", "1")
+    r = CliRunner().invoke(cli, ["peak", "--budget", "20", "--quick", "--dtype", "bf16,fp32", "--path", "wgmma,simt"])
+    assert r.exit_code == 0 and r.output.strip() == "dry run: accelkern peak: options ok"
+    r = CliRunner().invoke(cli, ["peak", "--dtype", "fp4"])
+    assert r.exit_code == 2 and "fp4" in r.output   # a bad option still fails in a dry run
+
+
+def test_ctrl_c_keeps_the_finished_rows(tmp_path, monkeypatch):
+    """Interrupted after two kernels: exit 130, both rows in the JSONL and the CSV."""
+    from accelkern import device as dev_mod
+    from accelkern.results import Row, read_jsonl
+
+    def fake_run(kernels, info, spec, budget, quick=False, progress=None):
+        for k in kernels[:2]:
+            row = Row(suite="peak", name=k.instruction, dtype=k.dtype, backend=P.PATH_LABEL[k.path],
+                      kernel=k.instruction, metric="TFLOPS", value=1.5, correct=True)
+            yield P.KernelResult(k, row, [row])
+        raise KeyboardInterrupt
+
+    cpu = dev_mod.get_device_info("cpu")
+    monkeypatch.setattr(dev_mod, "resolve_device", lambda d: "cuda:0")   # past the CUDA check ...
+    monkeypatch.setattr(dev_mod, "get_device_info", lambda d=None: cpu)  # ... with the CPU for the run header
+    monkeypatch.setattr(P, "run", fake_run)
+    out = tmp_path / "o"
+    r = CliRunner().invoke(cli, ["peak", "--dtype", "fp32,fp64", "--path", "simt", "--out", str(out)])
+    assert r.exit_code == 130, r.output
+    _, rows = read_jsonl(str(out / "peak.jsonl"))
+    assert [x.dtype for x in rows] == ["fp32", "fp64"] and all(x.value == 1.5 for x in rows)
+    assert len((out / "peak.csv").read_text().strip().splitlines()) >= 3
+
+
+# ---- SASS of the built extension (the peak cubins only: seconds, not the whole library) --------------------
+
+PEAK_CUBINS = ("mma_peak", "simt_peak", "wgmma_16bit_sm90a", "wgmma_8bit_sm90a", "wgmma_tf32_sm90a")
+GMMA_LINE = re.compile(r"\b([HQI]GMMA)\.\S+\s+(.*?);")
+
 
 def _cuobjdump():
     for d in CUOBJDUMP_DIRS + os.environ.get("PATH", "").split(os.pathsep):
@@ -337,30 +466,42 @@ def _cuobjdump():
 
 
 @pytest.fixture(scope="module")
-def sass():
+def sass(tmp_path_factory):
     C = _ext()
     if C is None:
         pytest.skip("accelkern._C not built (pure-Python install): no SASS to inspect")
     tool = _cuobjdump()
     if tool is None:
         pytest.skip("cuobjdump not found (it ships in triton's package: triton/backends/nvidia/bin)")
-    text = subprocess.run([tool, "-sass", C.__file__], capture_output=True, text=True, check=True).stdout
-    res = subprocess.run([tool, "-res-usage", C.__file__], capture_output=True, text=True, check=True).stdout
-    funcs = {}   # (arch, mangled name) -> Counter of opcodes
-    for sec in re.split(r"\n\s*arch = ", text)[1:]:
-        arch = sec.split()[0]
-        for f in re.split(r"Function : ", sec)[1:]:
-            name = f.split()[0]
-            if "_peak_kernel" in name:
-                funcs[(arch, name)] = Counter(re.findall(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]+)", f))
-                funcs[(arch, name)]["_text"] = f
-    return SimpleNamespace(funcs=funcs, res=res, archs={a for a, _ in funcs})
+    run = lambda *a, **kw: subprocess.run([tool, *a], capture_output=True, text=True, check=True, **kw).stdout
+    cubins = [n for n in re.findall(r"ELF file\s+\d+:\s+(\S+\.cubin)", run("-lelf", C.__file__))
+              if n.split(".")[0] in PEAK_CUBINS]
+    d = tmp_path_factory.mktemp("sass")
+    for name in cubins:
+        run("-xelf", name, C.__file__, cwd=d)
+    with ThreadPoolExecutor(max_workers=2) as pool:   # one cuobjdump per cubin, two at a time
+        dumps = list(pool.map(lambda n: (n, run("-sass", str(d / n)), run("-res-usage", str(d / n))), cubins))
+    funcs, res = {}, []   # (arch, mangled name) -> Counter of opcodes
+    for name, text, usage in dumps:
+        arch = name.split(".")[-2]
+        res.append(usage)
+        for f in re.split(r"Function : ", text)[1:]:
+            fname = f.split()[0]
+            if "_peak_kernel" in fname:
+                funcs[(arch, fname)] = Counter(re.findall(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Za-z0-9_.]+)",
+                                                          f))
+                funcs[(arch, fname)]["_text"] = f
+    return SimpleNamespace(funcs=funcs, res="\n".join(res), archs={a for a, _ in funcs})
 
 
 def _ops(sass, arch, *parts):
     hits = [c for (a, n), c in sass.funcs.items() if a == arch and all(p in n for p in parts)]
     assert hits, f"no kernel {parts} in the {arch} SASS"
     return hits
+
+
+def _top(counter):
+    return Counter({k: v for k, v in counter.items() if k != "_text"}).most_common(5)
 
 
 def _has(counter, prefix):
@@ -376,7 +517,7 @@ def test_sass_has_both_targets(sass):
                                         ("SimtWordILi1E", "HFMA2"), ("SimtWordILi2E", "IMAD")])
 def test_sass_simt_loops(sass, arch, tag, opcode):
     for c in _ops(sass, arch, "simt_peak_kernel", tag):
-        assert _has(c, opcode) >= 256, (tag, c.most_common(5))
+        assert _has(c, opcode) >= 256, (tag, _top(c))
     if tag == "SimtWordILi1E":
         assert all(any("BF16" in k for k in c) for c in _ops(sass, arch, "simt_peak_kernel", tag))
 
@@ -387,7 +528,18 @@ def test_sass_simt_loops(sass, arch, tag, opcode):
                                         ("MmaS8S32E", "IMMA.16832.S8.S8"), ("MmaF64F64E", "DMMA")])
 def test_sass_mma_sync_loops(sass, arch, tag, opcode):
     for c in _ops(sass, arch, "mma_peak_kernel", tag):
-        assert _has(c, opcode) >= 16, (tag, c.most_common(5))
+        assert _has(c, opcode) >= 16, (tag, _top(c))
+        if tag == "MmaF64F64E":   # m8n8k4: DMMA.884 (sm_80 naming) / DMMA.8x8x4 (sm_90), never the k16 shape
+            assert _has(c, "DMMA.16x8x16") == 0
+
+
+def test_sass_fp64_m16n8k16_is_dmma_16x8x16_on_sm90(sass):
+    # 8 mma per chain per iteration: chains 2, 4, 8 -> at least 16, 32, 64 DMMA.16x8x16, and no other shape
+    for chains in (2, 4, 8):
+        (c,) = _ops(sass, "sm_90a", "mma_peak_kernel", f"MmaF64F64K16ELi{chains}E")
+        assert _has(c, "DMMA.16x8x16") >= 8 * chains and _has(c, "DMMA.8x8x4") == 0, _top(c)
+    for c in _ops(sass, "sm_80", "mma_peak_kernel", "MmaF64F64K16"):
+        assert _has(c, "DMMA") == 0   # the sm_80 binary traps; the host never launches it
 
 
 def test_sass_fp8_mma_sync_is_emulated_on_sm90(sass):
@@ -409,8 +561,24 @@ def test_sass_wgmma_loops_are_pipelined(sass, tag, opcode):
         # only the last wgmma of each committed group waits on the scoreboard: no serialization
         assert sum("gsb0" not in l for l in lines) >= len(lines) // 2, tag
         assert _has(c, "LDL") == 0 and _has(c, "STL") == 0
-    for a in ("sm_80",):
-        assert not [n for (ar, n) in sass.funcs if ar == a and "wgmma_peak_kernel" in n]
+    assert not [n for (ar, n) in sass.funcs if ar == "sm_80" and "wgmma_peak_kernel" in n]
+
+
+def test_sass_no_dummy_gmma_through_a_null_descriptor(sass):
+    """An empty wgmma.commit_group makes ptxas emit HGMMA.64x8x16 RZ, gdesc[URZ] (shared address 0): every
+    GMMA of every wgmma kernel must read real descriptors and write real accumulators, and after the
+    loop's last branch only the final wait remains before the clock is read."""
+    kernels = [(n, c["_text"]) for (a, n), c in sass.funcs.items() if a == "sm_90a" and "wgmma_peak_kernel" in n]
+    assert len(kernels) == len(P.WGMMA_KERNELS) * 2 * len(P.WGMMA_NC)
+    for name, text in kernels:
+        gmma = GMMA_LINE.findall(text)
+        assert gmma, name
+        for _, operands in gmma:
+            assert "URZ" not in operands and not operands.startswith("RZ"), (name, operands)
+        body = text.split("SR_CLOCKLO")   # clock read before the loop, then after it
+        assert len(body) >= 3, name
+        tail = body[1][body[1].rfind("BRA"):]          # from the loop's last branch to the second clock read
+        assert not GMMA_LINE.search(tail) and "DEPBAR.LE gsb0, 0x0" in tail, (name, tail[:400])
 
 
 def test_no_peak_kernel_uses_local_memory(sass):
@@ -423,7 +591,8 @@ def test_no_peak_kernel_uses_local_memory(sass):
             assert m and int(m.group(1)) == 0, b[:200]
             m = re.search(r"LOCAL:(\d+)", b)
             assert m is None or int(m.group(1)) == 0, b[:200]
-    assert seen >= 2 * (15 + 24) + 48
+    per_arch = len(P.SIMT_KERNELS) * len(P.SIMT_CHAINS) + len(P.MMA_KERNELS) * len(P.MMA_CHAINS)
+    assert seen == 2 * per_arch + len(P.WGMMA_KERNELS) * 2 * len(P.WGMMA_NC)
 
 
 # ---- on a GPU ------------------------------------------------------------------------------------------------
@@ -431,6 +600,32 @@ def test_no_peak_kernel_uses_local_memory(sass):
 def _device_info():
     from accelkern.device import get_device_info
     return get_device_info("cuda")
+
+
+def _check_or_skip(kernel, cfg):
+    why = P.unavailable(kernel, _device_info())
+    if why:
+        pytest.skip(why)
+    r = P.check_kernel(kernel, cfg, "cuda")
+    assert r.ok, (r.error, r.tolerance, r.what)
+
+
+@pytest.mark.gpu
+@pytest.mark.smoke
+def test_gpu_smoke_wgmma_bf16_check():
+    _check_or_skip(next(k for k in P.WGMMA_KERNELS if k.op == "bf16"), P.Config(8, 1, 1, 256, False, "sw128"))
+
+
+@pytest.mark.gpu
+@pytest.mark.smoke
+def test_gpu_smoke_mma_bf16_check():
+    _check_or_skip(next(k for k in P.MMA_KERNELS if k.op == "bf16.f32"), P.Config(2, 1, 4))
+
+
+@pytest.mark.gpu
+@pytest.mark.smoke
+def test_gpu_smoke_dmma_16x8x16_check():
+    _check_or_skip(next(k for k in P.MMA_KERNELS if k.op == "f64.f64.k16"), P.Config(2, 1, 4))
 
 
 @pytest.mark.gpu
@@ -445,11 +640,7 @@ def test_gpu_simt_check(kernel, chains):
 @pytest.mark.parametrize("kernel", P.MMA_KERNELS, ids=lambda k: k.op)
 @pytest.mark.parametrize("chains", P.MMA_CHAINS)
 def test_gpu_mma_sync_check(kernel, chains):
-    why = P.unavailable(kernel, _device_info())
-    if why:
-        pytest.skip(why)
-    r = P.check_kernel(kernel, P.Config(2, 1, chains), "cuda")
-    assert r.ok, (r.error, r.tolerance, r.what)
+    _check_or_skip(kernel, P.Config(2, 1, chains))
 
 
 @pytest.mark.gpu
@@ -458,11 +649,7 @@ def test_gpu_mma_sync_check(kernel, chains):
 @pytest.mark.parametrize("a_in_regs", [False, True], ids=["SS", "RS"])
 @pytest.mark.parametrize("layout", ["sw128", "none"])
 def test_gpu_wgmma_check(kernel, n, chains, a_in_regs, layout):
-    why = P.unavailable(kernel, _device_info())
-    if why:
-        pytest.skip(why)
-    r = P.check_kernel(kernel, P.Config(8, 1, chains, n, a_in_regs, layout), "cuda")
-    assert r.ok, (r.error, r.tolerance, r.what)
+    _check_or_skip(kernel, P.Config(8, 1, chains, n, a_in_regs, layout))
 
 
 @pytest.mark.gpu
@@ -476,8 +663,10 @@ def test_gpu_wgmma_refused_off_sm90():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("op", ["fp32", "bf16.f32", "bf16"])
+@pytest.mark.parametrize("op", ["fp32", "bf16.f32", "f64.f64.k16", "bf16"])
 def test_gpu_short_sweep_rows(op):
+    """Structure only (speed goes to device_check verdicts): every shape tried, the best checked, its FLOPs
+    the instruction count times FLOP per instruction, its per-clock figures from this product's table."""
     info = _device_info()
     k = next(x for x in P.ALL_KERNELS if x.op == op)
     why = P.unavailable(k, info)
@@ -485,11 +674,23 @@ def test_gpu_short_sweep_rows(op):
         pytest.skip(why)
     res = P.run_kernel(k, info, None, budget_s=3.0, quick=True)
     row = res.best
-    assert row.status == "ok" and row.correct is True and row.value > 0 and row.flops > 0
-    assert row.config["regs"] > 0 and row.config["kernel_clock_mhz"] > 100
-    assert 0.5 < row.config["busy_fraction"] <= 1.05      # the loop, not the launch, fills the time
-    assert row.config["arch_flop_per_clk_per_sm"] == specs.per_clock_per_sm(info.arch, k.spec_dtype)
+    assert row.status == "ok" and row.correct is True and row.value > 0
+    c = row.config
+    cfg = P.Config(**{x: y for x, y in P.sweep._config_fields(c).items()})
+    assert row.flops == P.launch_flops(k, cfg, c["ctas"], c["iters"], int(_steps(k, cfg)))
+    assert c["flop_per_instruction"] == k.flop_per_instr * (cfg.n or 1)
+    assert c["regs"] > 0 and c["kernel_clock_mhz"] > 0 and c["busy_fraction"] > 0
+    assert c["arch_flop_per_clk_per_sm"] == specs.per_clock_per_sm(info.arch, k.clock_key, product=info.name)
     assert all(r.suite == "peak-grid" for r in res.grid) and len(res.grid) == len(P.grid(k, quick=True))
+
+
+def _steps(kernel, cfg):
+    C = _ext()
+    if kernel.path == "simt":
+        return C.peak_simt_info(kernel.op, cfg.chains, cfg.threads)["steps_per_iter"]
+    if kernel.path == "mma":
+        return C.peak_mma_info(kernel.op, cfg.chains, cfg.warps)["steps_per_iter"]
+    return P.K_STEPS
 
 
 @pytest.mark.gpu
@@ -505,16 +706,17 @@ def test_gpu_cli_rows(tmp_path):
     assert any(x.suite == "peak-grid" for x in rows)
 
 
-# ---- the host side end to end, against a CPU model of the kernels' contract ---------------------------
-# FakeExt does what csrc/peak documents (word layouts in and out, B0/B1 alternation, k-steps read
-# through the descriptors), computing in float64 from the fragments it is given. It proves the host
-# plumbing (packing, images, decoding, references) before a GPU sees it; the layouts themselves are
-# proven by the gpu tests.
+# ---- the host side end to end, against an emulated extension --------------------------------------------
+# EmulatedExt does what csrc/peak/peak.h documents (word layouts in and out, B0/B1 alternation, k-steps read
+# through the descriptors) on the CPU in float64, with its own description of every map and encoding: the
+# fragment maps from CuTe's layouts above, element bits through numpy/torch dtypes, descriptors decoded
+# from the PTX ISA bit fields, the SIMT chains stepped in numpy. So accelkern.peak's packing, images,
+# decoding and references are checked against a second implementation before a GPU sees them.
 
 def _elems_from_words(words, elem, count):
-    """(..., n_words) uint32 -> (..., count) float64 values of `elem`."""
+    """(..., n_words) uint32 -> (..., count) float64 values of `elem`, element 0 in the low bits."""
     w = np.asarray(words, dtype=np.uint64)
-    bits = P.ELEM_BITS[elem]
+    bits = {"f16": 16, "bf16": 16, "tf32": 32, "f32": 32, "s32": 32, "e4m3": 8, "e5m2": 8, "s8": 8, "f64": 64}[elem]
     if bits == 64:
         pairs = w.reshape(*w.shape[:-1], -1, 2)
         raw = pairs[..., 0] | (pairs[..., 1] << np.uint64(32))
@@ -536,16 +738,41 @@ def _elems_from_words(words, elem, count):
         return t.to(torch.uint8).view(torch.int8).double()
     if elem == "s32":
         return t.to(torch.int32).double()
-    if elem == "f64":
-        return t.view(torch.float64)
-    raise ValueError(elem)
+    return t.view(torch.float64)
+
+
+def _acc_words(values, acc):
+    """float64 results -> accumulator words as the GPU stores them (f32/s32 one a word, f16 two, f64 lo/hi)."""
+    v = np.asarray(values, dtype=np.float64)
+    if acc == "f32":
+        return v.astype(np.float32).view(np.uint32)
+    if acc == "s32":
+        return (v.astype(np.int64) & 0xFFFFFFFF).astype(np.uint32)
+    if acc == "f64":
+        return v.view(np.uint32)            # little endian: low word first
+    if acc == "f16":
+        return v.astype(np.float16).view(np.uint32)
+    raise ValueError(acc)
 
 
 def _words(t):
     return t.numpy().view(np.uint32)
 
 
-class FakeExt:
+def _smem_address(desc, r, kb):
+    """Byte address the tensor core reads for (row r, K byte kb) of a K-major operand, from the descriptor's
+    PTX ISA fields: start address bits 0-13, LBO 16-29, SBO 32-45 (all >> 4), layout type bits 62-63."""
+    start, lbo, sbo = [((desc >> s) & 0x3FFF) << 4 for s in (0, 16, 32)]
+    swizzle = (desc >> 62) & 3
+    core = (r // 8) * sbo + (r % 8) * (128 if swizzle == 1 else 16)
+    if swizzle == 0:   # interleaved 8 x 16-byte core matrices: K-adjacent ones LBO apart
+        return start + core + (kb // 16) * lbo + kb % 16
+    assert swizzle == 1     # 128-byte swizzle: 16-byte chunk index xor-ed with the row inside the 1024-byte atom
+    a = start + core + kb
+    return a ^ (((a >> 7) & 7) << 4)
+
+
+class EmulatedExt:
     """CPU stand-in for accelkern._C's peak entry points (contract of csrc/peak/peak.h)."""
 
     def __init__(self):
@@ -564,28 +791,44 @@ class FakeExt:
 
     def peak_mma_fragment_words(self, op):
         k = self.by_op[op]
-        na, nb, nc = P._FAMILY_ELEMS[k.family]
-        return (na * P.ELEM_BITS[k.elem] // 32, nb * P.ELEM_BITS[k.elem] // 32, nc * P.ELEM_BITS[k.acc] // 32)
+        na, nb, nc = P.FAMILY_ELEMS[k.family]
+        width = {"f16": 16, "bf16": 16, "tf32": 32, "e4m3": 8, "e5m2": 8, "s8": 8, "f64": 64}
+        acc = {"f32": 32, "f16": 16, "s32": 32, "f64": 64}[k.acc]
+        return na * width[k.elem] // 32, nb * width[k.elem] // 32, nc * acc // 32
 
     def peak_simt(self, op, chains, ctas, threads, iters, check, params, out, clocks=None):
         k = self.by_op[op]
         w = 2 if k.elem == "f64" else 1
         lanes = 2 if k.elem in ("f16", "bf16") else 1
-        words = _words(params).reshape(chains + 2, w)
-        vals = _elems_from_words(words, k.elem, lanes)
-        ops = P.Operands({}, {"x0": vals[:chains], "m": vals[chains], "c": vals[chains + 1]})
-        x = P.simt_reference(k, ops, iters * 256 // chains)
-        bits, _ = P.encode(x, k.elem)
-        res = P.pack_words(bits if k.elem != "s32" else bits, P.ELEM_BITS[k.elem])   # (chains, w)
+        vals = _elems_from_words(_words(params).reshape(chains + 2, w), k.elem, lanes).numpy()
+        x, m, c = vals[:chains].copy(), vals[chains], vals[chains + 1]
+        for _ in range(iters * 256 // chains):   # one fused multiply-add per step, rounded to the element type
+            if k.elem == "s32":
+                x = np.array([[((int(a) * int(m[0]) + int(c[0]) + 2**31) % 2**32) - 2**31] for a in x[:, 0]],
+                             dtype=np.float64)
+            elif k.elem == "f32":
+                x = (x * m + c).astype(np.float32).astype(np.float64)
+            elif k.elem == "f16":
+                x = (x * m + c).astype(np.float16).astype(np.float64)
+            elif k.elem == "bf16":
+                x = torch.from_numpy(x * m + c).to(torch.bfloat16).double().numpy()
+            else:
+                x = x * m + c
+        if k.elem in ("f16", "bf16"):
+            half = torch.from_numpy(x).to(torch.float16 if k.elem == "f16" else torch.bfloat16)
+            h = half.view(torch.int16).numpy().astype(np.uint16).astype(np.uint32)
+            res = (h[:, 0] | (h[:, 1] << np.uint32(16))).reshape(chains, 1)
+        else:
+            res = _acc_words(x.reshape(chains), {"f32": "f32", "s32": "s32", "f64": "f64"}[k.elem]).reshape(chains, w)
         o = _words(out)
         for t in range(ctas * threads):
-            o[(t * chains) * w:(t * chains + chains) * w] = res.reshape(-1)
+            o[t * chains * w:(t + 1) * chains * w] = res.reshape(-1)
 
     def peak_mma(self, op, chains, ctas, warps, iters, check, frags, out, clocks=None):
         k = self.by_op[op]
         fam = k.family
-        m, n, kk = P._FAMILY_MNK[fam]
-        na, nb, nc = P._FAMILY_ELEMS[fam]
+        m, n, kk = P.FAMILY_MNK[fam]
+        na, nb, nc = P.FAMILY_ELEMS[fam]
         aw, bw, cw = self.peak_mma_fragment_words(op)
         f = _words(frags).reshape(32, aw + 2 * bw + cw)
         A, B0, B1, Cm = (torch.full(s, float("nan"), dtype=torch.float64) for s in ((m, kk), (kk, n), (kk, n), (m, n)))
@@ -595,48 +838,42 @@ class FakeExt:
             b1 = _elems_from_words(f[lane, aw + bw:aw + 2 * bw], k.elem, nb)
             c = _elems_from_words(f[lane, aw + 2 * bw:], k.acc, nc)
             for i in range(na):
-                A[P.mma_a_index(fam, lane, i)] = a[i]
+                A[cute_a(fam, lane, i)] = a[i]
             for i in range(nb):
-                B0[P.mma_b_index(fam, lane, i)] = b0[i]
-                B1[P.mma_b_index(fam, lane, i)] = b1[i]
+                B0[cute_b(fam, lane, i)], B1[cute_b(fam, lane, i)] = b0[i], b1[i]
             for i in range(nc):
-                Cm[P.mma_c_index(fam, lane, i)] = c[i]
-        D = Cm + 4 * iters * (A @ B0 + A @ B1)
-        bits, _ = P.encode(D, k.acc)
-        o = _words(out)
-        for blk in range(ctas * warps * chains):
-            for lane in range(32):
-                e = np.array([bits[P.mma_c_index(fam, lane, i)] for i in range(nc)], dtype=np.uint64)
-                o[(blk * 32 + lane) * cw:(blk * 32 + lane + 1) * cw] = P.pack_words(e[None], P.ELEM_BITS[k.acc])[0]
+                Cm[cute_c(fam, lane, i)] = c[i]
+        D = (Cm + 4 * iters * (A @ B0 + A @ B1)).numpy()   # 8 steps per iteration: B0, B1, B0, ...
+        lane_words = np.stack([_acc_words(np.array([D[cute_c(fam, lane, i)] for i in range(nc)]), k.acc)
+                               for lane in range(32)])
+        o = _words(out).reshape(-1, 32, cw)
+        o[:ctas * warps * chains] = lane_words
 
     def peak_wgmma(self, op, n, a_in_regs, chains, ctas, warpgroups, iters, check, image, layout, a_frags, c_frags,
                    out, clocks=None):
         k = self.wg[op]
         img = image.numpy()
-        eb = P.ELEM_BITS[k.elem]
-        ebytes = eb // 8
-        ks = P.wgmma_kelems(k) // P.K_STEPS
-        r32, kb32 = np.meshgrid(np.arange(64), np.arange(32), indexing="ij")
+        ebytes = {"f16": 2, "bf16": 2, "tf32": 4, "e4m3": 1, "e5m2": 1, "s8": 1}[k.elem]
+        ks = 32 // ebytes                       # elements of K per 32-byte k-step
+        na = P.FAMILY_ELEMS[k.family][0]
 
-        def read(rows, base, lbo, sbo, kstep, s):   # bytes the k-step's descriptor addresses, as elements
-            desc = P.encode_descriptor(base + s * kstep, lbo, sbo, layout["swizzle"])
+        def read(rows, base, lbo, sbo, kstep, s):   # the k-step's operand through its descriptor, as elements
+            addr = base + s * kstep
+            desc = ((addr >> 4) & 0x3FFF) | (((lbo >> 4) & 0x3FFF) << 16) | (((sbo >> 4) & 0x3FFF) << 32) \
+                | ((layout["swizzle"] & 3) << 62)
             rr, kb = np.meshgrid(np.arange(rows), np.arange(32), indexing="ij")
-            raw = img[P.descriptor_address(desc, rr, kb)].astype(np.uint64)        # (rows, 32 bytes)
-            raw = raw.reshape(rows, 32 // ebytes, ebytes)
-            bits = sum(raw[..., j] << np.uint64(8 * j) for j in range(ebytes))
-            per_word = max(1, 32 // eb)
-            return _elems_from_words(P.pack_words(bits, eb), k.elem, 32 // ebytes)
+            raw = img[_smem_address(desc, rr, kb)].reshape(rows, ks, ebytes).astype(np.uint64)
+            bits = sum(raw[..., j] << np.uint64(8 * j) for j in range(ebytes))          # little endian
+            per = max(1, 4 // ebytes)
+            words = sum(bits.reshape(rows, -1, per)[..., j] << np.uint64(8 * ebytes * j) for j in range(per))
+            return _elems_from_words(words.astype(np.uint32), k.elem, ks)
 
-        af = _words(a_frags).reshape(128, 16) if a_in_regs else None
-        D = None
-        cwords = _words(c_frags).reshape(128, n // 2)
-        Cm = torch.full((64, n), float("nan"), dtype=torch.float64)
-        cv = _elems_from_words(cwords, k.acc, n // 2)
+        D = torch.full((64, n), float("nan"), dtype=torch.float64)
+        cv = _elems_from_words(_words(c_frags).reshape(128, n // 2), k.acc, n // 2)
         for t in range(128):
             for r in range(n // 2):
-                Cm[P.wgmma_d_index(t, r)] = cv[t, r]
-        D = Cm.clone()
-        na = P._FAMILY_ELEMS[k.family][0]
+                D[cute_wgmma_d(t, r, n)] = cv[t, r]
+        af = _words(a_frags).reshape(128, 16) if a_in_regs else None
         for _ in range(iters):
             for s in range(P.K_STEPS):
                 if a_in_regs:
@@ -644,35 +881,35 @@ class FakeExt:
                     av = _elems_from_words(af[:, 4 * s:4 * s + 4], k.elem, na)
                     for t in range(128):
                         for i in range(na):
-                            As[P.wgmma_a_index(k.family, t, i)] = av[t, i]
+                            As[cute_wgmma_a(k.family, t, i)] = av[t, i]
                 else:
                     As = read(64, 0, layout["a_lbo"], layout["a_sbo"], layout["a_kstep"], s)
                 Bs = read(n, layout["a_bytes"], layout["b_lbo"], layout["b_sbo"], layout["b_kstep"], s)
                 D = D + As @ Bs.T
-        bits, _ = P.encode(D, k.acc)
-        di = np.array([[P.wgmma_d_index(t, r) for r in range(n // 2)] for t in range(128)])
-        words = P.pack_words(bits[di[..., 0], di[..., 1]], P.ELEM_BITS[k.acc]).reshape(-1)
+        Dn = D.numpy()
+        words = np.stack([_acc_words(np.array([Dn[cute_wgmma_d(t, r, n)] for r in range(n // 2)]), k.acc)
+                          for t in range(128)]).reshape(-1)
         o = _words(out)
         for blk in range(ctas * warpgroups * chains):
             o[blk * words.size:(blk + 1) * words.size] = words
 
 
 @pytest.fixture
-def fake_ext(monkeypatch):
-    fake = FakeExt()
+def emulated_ext(monkeypatch):
+    fake = EmulatedExt()
     monkeypatch.setattr(P._ext, "require", lambda: fake)
     monkeypatch.setattr(P._ext, "load", lambda: fake)
     return fake
 
 
 @pytest.mark.parametrize("kernel", P.SIMT_KERNELS, ids=lambda k: k.op)
-def test_host_plumbing_simt_check(fake_ext, kernel):
+def test_emulated_extension_simt_check(emulated_ext, kernel):
     r = P.check_kernel(kernel, P.Config(2, 1, 8), "cpu")
     assert r.ok, r
 
 
 @pytest.mark.parametrize("kernel", P.MMA_KERNELS, ids=lambda k: k.op)
-def test_host_plumbing_mma_check(fake_ext, kernel):
+def test_emulated_extension_mma_check(emulated_ext, kernel):
     r = P.check_kernel(kernel, P.Config(2, 1, 4), "cpu")
     assert r.ok, r
     assert r.tolerance == checks.tolerance(kernel.tol_dtype)
@@ -681,12 +918,20 @@ def test_host_plumbing_mma_check(fake_ext, kernel):
 @pytest.mark.parametrize("kernel", P.WGMMA_KERNELS, ids=lambda k: k.op)
 @pytest.mark.parametrize("a_in_regs", [False, True], ids=["SS", "RS"])
 @pytest.mark.parametrize("layout", ["sw128", "none"])
-def test_host_plumbing_wgmma_check(fake_ext, kernel, a_in_regs, layout):
+def test_emulated_extension_wgmma_check(emulated_ext, kernel, a_in_regs, layout):
     r = P.check_kernel(kernel, P.Config(8, 1, 2, 64, a_in_regs, layout), "cpu")
     assert r.ok, r
 
 
-class WrongLayoutExt(FakeExt):
+def test_emulated_descriptor_reads_match_the_package_model():
+    # the two descriptions of the canonical layouts give the same address for every (row, K byte)
+    for swizzle, lbo, sbo in ((0, 1024, 128), (1, 16, 1024)):
+        desc = P.encode_descriptor(4096, lbo, sbo, swizzle)
+        r, kb = np.meshgrid(np.arange(64), np.arange(32), indexing="ij")
+        assert np.array_equal(_smem_address(desc, r, kb), P.descriptor_address(desc, r, kb))
+
+
+class WrongLayoutExt(EmulatedExt):
     """A 'GPU' whose accumulator layout differs from the PTX one (pairs of columns swapped) and whose
     wgmma ignores the k-step advance of the descriptors: the checks must fail on it."""
 
@@ -705,7 +950,7 @@ class WrongLayoutExt(FakeExt):
 def test_checks_fail_on_a_wrong_layout(monkeypatch):
     fake = WrongLayoutExt()
     monkeypatch.setattr(P._ext, "require", lambda: fake)
-    for op in ("bf16.f32", "s8.s32", "f16.f16"):
+    for op in ("bf16.f32", "s8.s32", "f16.f16", "f64.f64.k16"):
         r = P.check_kernel(next(x for x in P.MMA_KERNELS if x.op == op), P.Config(2, 1, 2), "cpu")
         assert not r.ok and r.error > r.tolerance, (op, r)
     r = P.check_kernel(next(x for x in P.WGMMA_KERNELS if x.op == "e4m3"), P.Config(4, 1, 2, 64, False, "sw128"),
@@ -723,11 +968,14 @@ def test_peak_table_columns_render():
                         "warps_per_cta": 8, "flop_per_clk_per_sm_kernel_clock": 3950.0,
                         "arch_flop_per_clk_per_sm": 4096, "pct_of_arch_at_kernel_clock": 96.4,
                         "kernel_clock_mhz": 1720.0}),
+            Row(suite="peak", name="FFMA (fma.rn.f32)", dtype="fp32", backend="simt", metric="TFLOPS",
+                value=9.84e-05, correct=True, config={"warps_per_cta": 16, "ctas_per_sm": 4, "chains": 8}),
             Row(suite="peak", name="wgmma.m64nNk32 e4m3->f32", dtype="fp8", backend="wgmma", status="skipped",
                 note="not available on this GPU (needs sm_90; this is sm_80)")]
     text = report.text_table(rows, _peak_columns())
     assert "N=256 SS 2wg x1/SM c1" in text and "901.5 TFLOPS" in text and "3950" in text and "4096" in text
-    assert "96.4" in text and "skipped: not available on this GPU (needs sm_90; this is sm_80)" in text
+    assert "98.4 MFLOPS" in text and "e-05" not in text          # scaled unit, not an exponent
+    assert "not available on this GPU (needs sm_90; this is sm_80)" in text
 
 
 def test_validate_registers_the_compute_ceiling_suite():

@@ -1,11 +1,12 @@
-"""`accelkern peak`: compute-only peak per dtype and instruction path (logic in accelkern/peak.py)."""
+"""`accelkern peak`: compute-only peak per dtype and instruction path (logic in accelkern/peak/)."""
 from __future__ import annotations
 
 import click
 
-from accelkern.commands.common import Session, common_options
-from accelkern.errors import AccelkernError
+from accelkern.commands.common import Session, common_options, dry_run_exit
+from accelkern.errors import NoDevice
 from accelkern.results import progress
+from accelkern.units import format_value
 
 
 def peak_columns():
@@ -28,7 +29,7 @@ def peak_columns():
         Column("dtype", lambda r: r.dtype),
         Column("instruction", lambda r: r.name),
         Column("launch shape", config_label),
-        Column("measured", lambda r: None if r.value is None else f"{r.value:.4g} {r.metric or ''}".strip()),
+        Column("measured", lambda r: None if r.value is None else format_value(r.value, r.metric)),
         Column("spec", lambda r: r.spec_value, "{:.4g}"),
         Column("% spec", lambda r: r.pct_of_spec, "{:.1f}"),
         Column("FLOP/clk/SM", lambda r: r.flop_per_clk_per_sm, "{:.0f}"),
@@ -67,30 +68,34 @@ def peak_cmd(device, spec_name, as_json, as_csv, out, dtypes, paths, verbose, bu
     reference (column ok). Reported: TFLOPS (TOPS for integers), % of the datasheet, FLOP/clk/SM at the
     SM clock NVML saw and at the clock measured inside the kernel (clock64 over %globaltimer), and the
     architecture's FLOP/clk/SM for the dtype, so a power-capped card and a slow instruction path are
-    told apart. A path this GPU lacks (wgmma below sm_90, fp8 below sm_89) is listed as skipped.
+    told apart. A path this GPU lacks (wgmma below sm_90, fp8 below sm_89, fp64 m16n8k16 below sm_90) is
+    listed as skipped.
     """
     from accelkern import peak as pk
+    from accelkern.device import parse_device, resolve_device
     from accelkern.units import split_list
-    from accelkern.device import resolve_device
     kernels = pk.select_kernels(split_list(dtypes), split_list(paths))
+    if device not in (None, "", "auto"):
+        parse_device(device)
+    dry_run_exit("peak")
     where = resolve_device(device)
     if not where.startswith("cuda"):
-        raise AccelkernError(f"accelkern peak times CUDA kernels; this run is on {where} (use a machine with an "
-                             f"NVIDIA GPU, or `accelkern validate` for the CPU)")
+        raise NoDevice(f"accelkern peak times CUDA kernels; this run is on {where} (use a machine with an "
+                       f"NVIDIA GPU, or `accelkern validate` for the CPU)")
     s = Session("peak", device, spec_name, as_json, as_csv, out)
-    grid_rows = []
+    interrupted = False
     try:
         for res in pk.run(kernels, s.info, s.spec, budget, quick=quick, progress=progress):
             if verbose:
                 for r in res.grid:
                     s.emit(r)
-                    grid_rows.append(r)
             s.emit(res.best)
     except KeyboardInterrupt:
-        s.finish(columns=peak_columns(), interrupted=True)
+        interrupted = True
     footer = ["FLOP/clk/SM: measured TFLOPS / (SMs x SM clock); arch/clk: what the architecture allows per SM "
-              "per clock for that dtype; % arch uses the NVML mean clock, % arch @kernel clk the in-kernel one."]
+              "per clock for that instruction on this product; % arch uses the NVML mean clock, % arch @kernel "
+              "clk the in-kernel one."]
     bad = [r for r in s.writer.rows if r.correct is False]
     if bad:
         footer.append(f"WRONG RESULTS: {len(bad)} row(s) failed the check against the float64 reference")
-    s.finish(columns=peak_columns(), footer=footer)
+    s.finish(columns=peak_columns(), footer=footer, interrupted=interrupted)

@@ -2,7 +2,8 @@
 // iteration and chain, kStepsPerIter mma.sync alternating two B fragments (B0, B1). For timing the host
 // passes B1 = -B0 so the accumulators stay bounded; for the check it passes random B1, and one iteration
 // computes D = C + A.B0 + A.B1 per chain, which proves the fragment layouts.
-// The e4m3/e5m2 forms exist only in the sm_89+ binary (here: the sm_90a cubin); elsewhere they trap.
+// The e4m3/e5m2 forms exist only in the sm_89+ binary, f64 m16n8k16 only in the sm_90+ one (here: the
+// sm_90a cubin); elsewhere they trap.
 // sm_90 has no fp8 mma.sync instruction: ptxas emulates it (F2FP unpack to f16, two HMMA.16816 into
 // zero, FADD into the accumulator), which it can hoist out of the loop and share between chains when
 // the operands repeat. Ops marked kVary therefore get per-chain A and a new B every step (plus `flip`,
@@ -91,6 +92,30 @@ struct MmaF64F64 {
     asm volatile("mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 {%0, %1}, {%2}, {%3}, {%0, %1};"
                  : "+d"(d[0]), "+d"(d[1])
                  : "d"(av), "d"(bv));
+  }
+};
+
+// f64 m16n8k16 (sm_90+): per lane 8 f64 of A, 4 of B, 4 of C; on Hopper the full-rate DMMA shape, where
+// m8n8k4 reaches only part of the fp64 tensor rate.
+struct MmaF64F64K16 {
+  using Acc = double;
+  static constexpr int kA = 16, kB = 8, kC = 4, kCWords = 8;  // words: 8 f64 A, 4 f64 B, 4 f64 C
+  static constexpr bool kVary = false;
+  __device__ __forceinline__ static void mma(Acc (&d)[kC], const uint32_t (&a)[kA], const uint32_t (&b)[kB]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    double av[8], bv[4];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) av[i] = __hiloint2double(static_cast<int>(a[2 * i + 1]), static_cast<int>(a[2 * i]));
+#pragma unroll
+    for (int i = 0; i < 4; ++i) bv[i] = __hiloint2double(static_cast<int>(b[2 * i + 1]), static_cast<int>(b[2 * i]));
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f64.f64.f64.f64 {%0, %1, %2, %3}, "
+                 "{%4, %5, %6, %7, %8, %9, %10, %11}, {%12, %13, %14, %15}, {%0, %1, %2, %3};"
+                 : "+d"(d[0]), "+d"(d[1]), "+d"(d[2]), "+d"(d[3])
+                 : "d"(av[0]), "d"(av[1]), "d"(av[2]), "d"(av[3]), "d"(av[4]), "d"(av[5]), "d"(av[6]), "d"(av[7]),
+                   "d"(bv[0]), "d"(bv[1]), "d"(bv[2]), "d"(bv[3]));
+#else
+    __trap();  // no f64 m16n8k16 below sm_90; the host never launches this binary
+#endif
   }
 };
 
@@ -211,6 +236,7 @@ MmaKernel pick(MmaOp op, int chains) {
     case MmaOp::kE4m3F32: k = pick_chains<MmaF8F32<false>>(chains); break;
     case MmaOp::kE5m2F32: k = pick_chains<MmaF8F32<true>>(chains); break;
     case MmaOp::kF64F64: k = pick_chains<MmaF64F64>(chains); break;
+    case MmaOp::kF64F64K16: k = pick_chains<MmaF64F64K16>(chains); break;
     default: break;
   }
   AK_REQUIRE(k != nullptr, "mma.sync peak: unknown op or chains not in {2, 4, 8}");
@@ -225,6 +251,7 @@ void mma_fragment_words(MmaOp op, int* a_words, int* b_words, int* c_words) {
   switch (op) {
     case MmaOp::kF16F16: *a_words = 4; *b_words = 2; *c_words = 2; return;
     case MmaOp::kF64F64: *a_words = 2; *b_words = 2; *c_words = 4; return;
+    case MmaOp::kF64F64K16: *a_words = 16; *b_words = 8; *c_words = 8; return;
     case MmaOp::kF16F32: case MmaOp::kBf16F32: case MmaOp::kTf32F32: case MmaOp::kS8S32:
     case MmaOp::kE4m3F32: case MmaOp::kE5m2F32:
       *a_words = 4; *b_words = 2; *c_words = 4; return;

@@ -14,8 +14,11 @@ namespace accelkern {
 // fma.rn.f16x2 (HFMA2), bf16x2 fma.rn.bf16x2 (HFMA2.BF16), int32 mad.lo.s32 (IMAD).
 enum class SimtOp : int { kFp32 = 0, kFp64, kFp16x2, kBf16x2, kInt32, kCount };
 
-// mma.sync (sm_80+; e4m3/e5m2 only in the sm_89+ binary): A.B -> D shape and types per op.
-enum class MmaOp : int { kF16F32 = 0, kF16F16, kBf16F32, kTf32F32, kS8S32, kE4m3F32, kE5m2F32, kF64F64, kCount };
+// mma.sync (sm_80+; e4m3/e5m2 only in the sm_89+ binary, f64 m16n8k16 only in the sm_90+ one): A.B -> D
+// shape and types per op. kF64F64 is m8n8k4 (DMMA.884), kF64F64K16 m16n8k16 (DMMA.16x8x16).
+enum class MmaOp : int {
+  kF16F32 = 0, kF16F16, kBf16F32, kTf32F32, kS8S32, kE4m3F32, kE5m2F32, kF64F64, kF64F64K16, kCount
+};
 
 // wgmma.mma_async (sm_90a only): m64nNk16 f16/bf16, m64nNk8 tf32, m64nNk32 e4m3/e5m2/s8.
 enum class WgmmaOp : int { kF16 = 0, kBf16, kTf32, kE4m3, kE5m2, kS8, kCount };
