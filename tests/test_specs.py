@@ -1,5 +1,3 @@
-import math
-
 import pytest
 
 from accelkern import specs
@@ -85,9 +83,70 @@ def test_per_clock_peaks_reproduce_datasheets():
     assert specs.peak_at_clock_tflops("sm_80", "bf16", 108, 1410) == pytest.approx(311.9, abs=0.1)
     assert specs.peak_at_clock_tflops("sm_90", "bf16", 132, 1830) == pytest.approx(989.5, abs=0.5)
     assert specs.peak_at_clock_tflops("sm_90", "fp32", 132, 1980) == pytest.approx(66.9, abs=0.1)
+    # H100 SXM fp64 tensor: 67 TFLOPS at 1980 MHz on 132 SMs = 256 FLOP/clk/SM (what DMMA.16x8x16 can reach)
+    assert specs.peak_at_clock_tflops("sm_90", "fp64_tensor", 132, 1980) == pytest.approx(66.9, abs=0.1)
     assert specs.per_clock_per_sm("sm_90", "fp8") == 8192
     assert specs.per_clock_per_sm("sm_80", "fp8") is None
     assert specs.per_clock_per_sm("sm_90a", "bf16") == 4096
+    assert specs.per_clock_per_sm("sm_90", "fp16_acc16") == 4096 and specs.per_clock_per_sm("sm_80", "fp16_acc16") == 2048
+
+
+# Each case: a vendor figure (dense TFLOPS) and its SMs and boost clock, against the per-clock table of the
+# product's architecture: peak = FLOP/clk/SM x SMs x clock.
+GA10X_AD10X_CASES = [
+    # (arch, device name, dtype, SMs, boost MHz, vendor TFLOPS, source)
+    ("sm_86", "NVIDIA GeForce RTX 3090", "bf16", 82, 1695, 71.0, "GA102 whitepaper: fp32 accumulate, half rate"),
+    ("sm_86", "NVIDIA GeForce RTX 3090", "fp16_acc16", 82, 1695, 142.0, "GA102 whitepaper: fp16 accumulate"),
+    ("sm_86", "NVIDIA GeForce RTX 3090", "tf32", 82, 1695, 35.6, "GA102 whitepaper"),
+    ("sm_86", "NVIDIA GeForce RTX 3090", "int8", 82, 1695, 284.0, "GA102 whitepaper (TOPS)"),
+    ("sm_86", "NVIDIA GeForce RTX 3090", "fp32", 82, 1695, 35.6, "GA102 whitepaper: non-tensor"),
+    ("sm_86", "NVIDIA A40", "bf16", 84, 1740, 149.7, "A40 datasheet: full rate"),
+    ("sm_86", "NVIDIA A40", "tf32", 84, 1740, 74.8, "A40 datasheet"),
+    ("sm_86", "NVIDIA A40", "int8", 84, 1740, 299.3, "A40 datasheet (TOPS)"),
+    ("sm_89", "NVIDIA GeForce RTX 4090", "fp8", 128, 2520, 330.3, "Ada whitepaper: fp8, fp32 accumulate"),
+    ("sm_89", "NVIDIA GeForce RTX 4090", "bf16", 128, 2520, 165.2, "Ada whitepaper"),
+    ("sm_89", "NVIDIA GeForce RTX 4090", "fp16_acc16", 128, 2520, 330.3, "Ada whitepaper"),
+    ("sm_89", "NVIDIA GeForce RTX 4090", "int8", 128, 2520, 660.6, "Ada whitepaper (TOPS)"),
+    ("sm_89", "NVIDIA GeForce RTX 4090", "fp32", 128, 2520, 82.6, "Ada whitepaper: non-tensor"),
+    ("sm_89", "NVIDIA L4", "fp8", 58, 2040, 242.5, "L4 datasheet"),
+    ("sm_89", "NVIDIA L4", "bf16", 58, 2040, 121.0, "L4 datasheet"),
+    ("sm_89", "NVIDIA L40S", "fp8", 142, 2520, 733.0, "L40S datasheet"),
+    ("sm_89", "NVIDIA L40", "bf16", 142, 2490, 181.05, "L40 datasheet: half rate"),
+    ("sm_89", "NVIDIA L40", "int8", 142, 2490, 362.0, "L40 datasheet (TOPS)"),
+]
+
+
+@pytest.mark.parametrize("arch,name,dtype,sms,mhz,vendor,source", GA10X_AD10X_CASES,
+                         ids=[f"{c[1].split()[-1]}-{c[2]}" for c in GA10X_AD10X_CASES])
+def test_per_clock_tables_of_sm86_and_sm89_reproduce_vendor_figures(arch, name, dtype, sms, mhz, vendor, source):
+    got = specs.peak_at_clock_tflops(arch, dtype, sms, mhz, product=name)
+    assert got == pytest.approx(vendor, rel=0.01), source
+
+
+def test_sm86_and_sm89_hand_values_and_no_borrowed_sm80_table():
+    # GeForce halves fp32-accumulate tensor math: RTX 4090 fp8 (fp32 accumulate) 1024, bf16 512; L4 full rate
+    assert specs.per_clock_per_sm("sm_89", "fp8", "NVIDIA GeForce RTX 4090") == 1024
+    assert specs.per_clock_per_sm("sm_89", "bf16", "NVIDIA GeForce RTX 4090") == 512
+    assert specs.per_clock_per_sm("sm_89", "fp16_acc16", "NVIDIA GeForce RTX 4090") == 1024
+    assert specs.per_clock_per_sm("sm_89", "fp8", "NVIDIA L4") == 2048
+    assert specs.per_clock_per_sm("sm_86", "bf16", "NVIDIA GeForce RTX 3080") == 512
+    assert specs.per_clock_per_sm("sm_86", "bf16", "NVIDIA A10") == 1024
+    # SIMT rates are the architecture's: 128 FP32 lanes (256 FLOP), 2 FP64 units (4), 64 IMAD (128 ops)
+    for arch in ("sm_86", "sm_89"):
+        assert (specs.per_clock_per_sm(arch, "fp32"), specs.per_clock_per_sm(arch, "fp64"),
+                specs.per_clock_per_sm(arch, "int32_simt"), specs.per_clock_per_sm(arch, "fp16_simt")) == \
+            (256, 4, 128, 256)
+        # no fp64 tensor path on GA10x/AD10x; sm_80's 128 must not be borrowed
+        assert specs.per_clock_per_sm(arch, "fp64_tensor", "NVIDIA GeForce RTX 4090") is None
+    assert specs.per_clock_per_sm("sm_86", "fp8", "NVIDIA A40") is None       # Ampere has no fp8
+    # a product without a known table: no figure, and a reason saying why
+    assert specs.per_clock_per_sm("sm_89", "bf16", "NVIDIA RTX 4000 SFF Ada Generation") is None
+    assert specs.per_clock_per_sm("sm_89", "bf16") is None
+    why = specs.per_clock_note("sm_89", "bf16", "NVIDIA RTX 4000 SFF Ada Generation")
+    assert why.startswith("no per-clock table for bf16 on sm_89") and "differs between products" in why
+    assert specs.per_clock_note("sm_87", "bf16") == "no per-clock table for sm_87"
+    assert specs.per_clock_note("sm_89", "fp8", "NVIDIA L4") is None
+    assert specs.per_clock_per_sm("sm_87", "bf16") is None and specs.per_clock_per_sm(None, "bf16") is None
 
 
 def test_spec_clock_and_per_clock_restatement():
@@ -108,4 +167,10 @@ def test_theoretical_bandwidth_clock_times_bus_times_two():
 
 def test_normalize_name():
     assert specs.normalize_name("  NVIDIA  H100 80GB HBM3 ") == "h100 80gb hbm3"
-    assert not math.isnan(len(specs.all_specs()))
+    assert specs.normalize_name("Tesla V100-SXM2-16GB") == "v100-sxm2-16gb"
+    assert specs.normalize_name("NVIDIA_GeForce_RTX_4090") == "geforce rtx 4090"
+    assert specs.normalize_name("AMD Instinct MI300X") == "amd instinct mi300x"   # only NVIDIA/Tesla prefixes go
+    # the seed table: 11 NVIDIA, 3 AMD, 1 Intel entries, keys unique
+    keys = [s.key for s in specs.all_specs()]
+    assert len(keys) == len(set(keys)) == 15
+    assert sorted({s.vendor for s in specs.all_specs()}) == ["AMD", "Intel", "NVIDIA"]
