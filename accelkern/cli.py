@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from accelkern import __version__
-from accelkern.commands import compare, gemm, hbm, info, mamf, peak, validate, waves
+from accelkern.commands import compare, gemm, hbm, info, mamf, peak, report, validate, waves
 from accelkern.commands.common import EXIT_CODES_HELP, AkGroup
 
 
@@ -24,7 +24,7 @@ def cli():
 
 
 for _cmd in (info.info, validate.validate, hbm.hbm, gemm.gemm, peak.peak_cmd, waves.waves_group, mamf.mamf,
-             compare.compare):
+             compare.compare, report.report):
     cli.add_command(_cmd)
 
 

@@ -17,7 +17,10 @@ from accelkern.results import progress
 @click.option("--suite", "suites", default=None, metavar="NAME[,NAME]",
               help="Run only these suites (default: all that can run on the device): "
                    + ", ".join(SUITE_NAMES) + ".")
-def validate(device, spec_name, as_json, as_csv, out, budget, suites):
+@click.option("--report", "report_path", default=None, metavar="HTML|DIR",
+              help="At the end, also write the one-page report of this run here (report.md and PNGs beside it; "
+                   "needs accelkern[report]; see `accelkern report`).")
+def validate(device, spec_name, as_json, as_csv, out, budget, suites, report_path):
     """The main job: every registered suite within the budget, measured vs spec in one table.
 
     On a machine without a GPU it measures the CPU through the torch backend and lists what it skipped.
@@ -28,6 +31,10 @@ def validate(device, spec_name, as_json, as_csv, out, budget, suites):
     unknown = [n for n in wanted or [] if n not in SUITE_NAMES]
     if unknown:
         raise AccelkernError(f"--suite: unknown suite(s) {', '.join(unknown)}; known: {', '.join(SUITE_NAMES)}")
+    if report_path:  # refused before measuring: a missing extra or an unwritable path
+        from accelkern import report
+        report.require()
+        report.check_output(report_path)
     s = Session("validate", device, spec_name, as_json, as_csv, out)
     skipped: list[str] = []
     try:
@@ -37,4 +44,6 @@ def validate(device, spec_name, as_json, as_csv, out, budget, suites):
     footer = [f"skipped: {line}" for line in skipped]
     if s.info.kind == "cpu":
         footer.append("skipped: CUDA kernels, cuBLAS/cuBLASLt and NVML telemetry: no CUDA device in this run")
+    if report_path:
+        progress(f"report written to {report.write_run(s.header, s.writer.rows, report_path, notes=footer)['html']}")
     s.finish(footer=footer)

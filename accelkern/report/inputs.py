@@ -1,0 +1,190 @@
+"""The report's inputs: results .jsonl files (or directories holding them) read tolerantly, grouped into runs.
+
+A damaged line does not lose the rest of a file: it is named (file and line number) on the page and on
+stderr. Files of one device, host and date form one run; two runs are shown side by side.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from accelkern.errors import AccelkernError
+from accelkern.results import ROW_FIELDS, RunHeader, Row
+
+# run-environment fields every row repeats (results.RunHeader.ROW_ENV): a header can be rebuilt from them
+ENV_FIELDS = RunHeader.ROW_ENV
+
+
+@dataclass
+class Source:
+    """One results file: its header (or one rebuilt from the rows' environment fields), rows, problems."""
+    path: str
+    header: dict | None
+    rows: list
+    problems: list = field(default_factory=list)    # 'file line N: why', for the page and stderr
+    env: dict = field(default_factory=dict)         # device, sms, ... as the first row repeats them
+
+    @property
+    def device(self) -> str | None:
+        return (self.header or {}).get("device") or self.env.get("device")
+
+
+def read_results(path: str) -> Source:
+    """Reads a results .jsonl like results.read_jsonl, but names every line it cannot use (line numbers
+    from 1) instead of dropping it silently; a torn final line (a killed writer) is named as such."""
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    torn_tail = bool(lines) and lines[-1].strip() != b""   # no newline after the last record
+    src = Source(path, None, [])
+    for i, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        last = i == len(lines)
+        try:
+            rec = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            why = "torn last line (the writer was stopped mid-line)" if last and torn_tail else f"not JSON ({exc})"
+            src.problems.append(f"{path} line {i}: {why}; ignored")
+            continue
+        if not isinstance(rec, dict):
+            src.problems.append(f"{path} line {i}: a JSON {type(rec).__name__}, not a record; ignored")
+            continue
+        kind = rec.pop("type", None)
+        if kind == "header":
+            if src.header is None:
+                src.header = rec
+            else:
+                src.problems.append(f"{path} line {i}: a second header; ignored")
+        elif kind == "row":
+            if not isinstance(rec.get("suite"), str) or not isinstance(rec.get("name"), str):
+                src.problems.append(f"{path} line {i}: a row without suite and name; ignored")
+                continue
+            if not src.env:
+                src.env = {k: rec.get(k) for k in ENV_FIELDS if rec.get(k) is not None}
+            fields = {k: v for k, v in rec.items() if k in ROW_FIELDS}
+            if not isinstance(fields.get("config"), dict):
+                fields["config"] = {}
+            try:
+                src.rows.append(Row(**fields))
+            except TypeError as exc:
+                src.problems.append(f"{path} line {i}: not a results row ({exc}); ignored")
+        else:
+            src.problems.append(f"{path} line {i}: record type {kind!r} is neither 'header' nor 'row'; ignored")
+    return src
+
+
+def find_files(inputs: list[str]) -> list[str]:
+    """The .jsonl files named, or found under the directories named (recursively, sorted), in input order."""
+    out: list[str] = []
+    for p in inputs:
+        if os.path.isfile(p):
+            found = [p]
+        elif os.path.isdir(p):
+            found = []
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                names = [f for f in sorted(files) if f.endswith(".jsonl")]
+                if "fleet.jsonl" in names:   # the merged fleet file holds every fleet.rank<R>.jsonl's rows
+                    names = [f for f in names if not (f.startswith("fleet.rank") and f != "fleet.jsonl")]
+                found += [os.path.join(root, f) for f in names]
+            if not found:
+                raise AccelkernError(f"{p}: no accelkern results (.jsonl) in this directory; give an --out DIR of "
+                                     "an accelkern command (validate, gemm, mamf, peak, hbm, waves, fleet) or its "
+                                     ".jsonl file")
+        else:
+            raise AccelkernError(f"{p}: no such file or directory")
+        out += [f for f in found if f not in out]
+    return out
+
+
+def load(inputs: list[str]) -> list[Source]:
+    """Every results file of the inputs; refuses (exit 2) when none of them holds a row."""
+    if not inputs:
+        raise AccelkernError("give at least one results .jsonl file or --out DIR")
+    sources = []
+    for path in find_files(inputs):
+        try:
+            sources.append(read_results(path))
+        except OSError as exc:
+            raise AccelkernError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not any(s.rows for s in sources):
+        names = ", ".join(inputs)
+        problems = sum(len(s.problems) for s in sources)
+        raise AccelkernError(f"no result rows in {names}" + (f" ({problems} unreadable line(s), e.g. "
+                                                             f"{_first_problem(sources)})" if problems else "")
+                             + "; expected the .jsonl an accelkern command writes with --out DIR")
+    return [s for s in sources if s.rows or s.header or s.problems]
+
+
+def _first_problem(sources):
+    for s in sources:
+        if s.problems:
+            return s.problems[0]
+    return ""
+
+
+@dataclass
+class Run:
+    """The files of one device, host and date: one column of the page."""
+    label: str
+    sources: list
+
+    @property
+    def rows(self) -> list:
+        return [r for s in self.sources for r in s.rows]
+
+    @property
+    def headers(self) -> list:
+        return [s.header for s in self.sources if s.header]
+
+    @property
+    def header(self) -> dict:
+        """The first file's header, or one rebuilt from the rows' environment fields."""
+        for s in self.sources:
+            if s.header:
+                return s.header
+        env = next((s.env for s in self.sources if s.env), {})
+        kind = "cpu" if env.get("cuda") is None else "cuda"
+        return {"command": "?", "device_kind": kind, **env}
+
+    @property
+    def problems(self) -> list:
+        return [p for s in self.sources for p in s.problems]
+
+    @property
+    def date(self) -> str | None:
+        times = sorted(h.get("time_utc") or "" for h in self.headers)
+        return times[0][:10] if times and times[0] else None
+
+
+def _run_key(src: Source, merge: bool) -> tuple:
+    h = src.header or {}
+    date = None if merge else (h.get("time_utc") or "")[:10] or None
+    return (src.device, h.get("host"), date)
+
+
+def group_runs(sources: list[Source], merge: bool = False) -> list[Run]:
+    """Files grouped by (device, host, UTC date) in input order; `merge` ignores the date. At most two runs."""
+    groups: dict[tuple, list[Source]] = {}
+    for s in sources:
+        groups.setdefault(_run_key(s, merge), []).append(s)
+    if len(groups) > 2:
+        what = "; ".join(f"{d or '?'} on {h or '?'}" + (f" {t}" if t else "") for d, h, t in groups)
+        raise AccelkernError(f"the inputs hold {len(groups)} different runs ({what}); the report shows one run, "
+                             "or two side by side: give the files of at most two (--merge joins different dates "
+                             "of one device)")
+    runs = []
+    for letter, ((device, host, date), srcs) in zip("AB", groups.items()):
+        label = f"{device or 'unknown device'}" + (f" on {host}" if host else "") + (f", {date}" if date else "")
+        runs.append(Run(f"{letter}: {label}" if len(groups) == 2 else label, srcs))
+    return runs
+
+
+def from_memory(header: RunHeader | dict, rows: list, path: str = "(this run)") -> Run:
+    """A run made of rows still in memory (`accelkern validate --report`)."""
+    from dataclasses import asdict, is_dataclass
+    h = asdict(header) if is_dataclass(header) else dict(header)
+    src = Source(path, h, list(rows))
+    return Run(h.get("device") or "this run", [src])
