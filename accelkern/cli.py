@@ -8,6 +8,7 @@ import click
 
 from accelkern import __version__
 from accelkern.commands import compare, gemm, hbm, info, mamf, peak, report, validate, waves
+from accelkern.commands import fleet
 from accelkern.commands.common import EXIT_CODES_HELP, AkGroup
 
 
@@ -24,6 +25,7 @@ def cli():
 
 
 for _cmd in (info.info, validate.validate, hbm.hbm, gemm.gemm, peak.peak_cmd, waves.waves_group, mamf.mamf,
+             fleet.fleet,
              compare.compare, report.report):
     cli.add_command(_cmd)
 

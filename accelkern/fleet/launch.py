@@ -1,0 +1,135 @@
+"""`accelkern fleet --local G`: starts torchrun for G ranks on this node (a c10d rendezvous on a free
+localhost port), waits, and exits with the fleet's verdict. When torchrun fails (a rank died, and torchrun
+then stopped the others), the per-rank state files say which rank it was and where it was; its rows and
+the others' are merged and shown, and the missing rank is named."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+import click
+
+from accelkern.errors import EXIT_INTERRUPTED, NoDevice
+from accelkern.fleet import gather, state
+from accelkern.fleet.options import FleetOptions
+from accelkern.results import progress, read_jsonl
+
+STOP_GRACE_S = 30.0
+
+
+def torchrun_command(n: int, rank_argv: list[str]) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(n),
+            "--rdzv-backend", "c10d", "--rdzv-endpoint", "localhost:0", "--max-restarts", "0",
+            "-m", "accelkern", "fleet", *rank_argv]
+
+
+def _check_gpus(opts: FleetOptions) -> None:
+    if opts.device == "cpu":
+        return
+    import torch
+    if not torch.cuda.is_available():
+        if opts.device == "cuda":
+            raise NoDevice("--device cuda: no usable CUDA device (torch.cuda.is_available() is False); "
+                           "use --device cpu")
+        return
+    count = torch.cuda.device_count()
+    if opts.local > count:
+        raise NoDevice(f"--local {opts.local}: only {count} GPU(s) visible here (one rank per GPU); "
+                       f"use --local {count} or --device cpu")
+
+
+def _clear_old_files(directory: str) -> None:
+    """Rank files of an earlier run in the same --out would be taken for this run's."""
+    for pattern in ("fleet.rank*.jsonl", "fleet.rank*.csv", "fleet.rank*.state.json", gather.VERDICT_FILE):
+        for path in glob.glob(os.path.join(directory, pattern)):
+            os.remove(path)
+
+
+def run_local(opts: FleetOptions) -> int:
+    _check_gpus(opts)
+    tmp = None if opts.out else tempfile.mkdtemp(prefix="accelkern-fleet-")
+    work = opts.out or tmp
+    os.makedirs(work, exist_ok=True)
+    _clear_old_files(work)
+    env = dict(os.environ)
+    if opts.local > 1:
+        env.setdefault("OMP_NUM_THREADS", "1")   # torchrun's own default, without its banner
+    cmd = torchrun_command(opts.local, opts.for_ranks(tmp).rank_argv())
+    interrupted = False
+    try:
+        proc = subprocess.Popen(cmd, env=env)
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            interrupted = True
+            proc.send_signal(signal.SIGINT)
+            try:
+                rc = proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = proc.wait()
+        verdict = _read_verdict(work)
+        if rc == 0 and verdict is not None and not interrupted:
+            return int(verdict["exit_code"])
+        code = post_mortem(opts, work, rc)
+        return EXIT_INTERRUPTED if interrupted else code
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_verdict(directory: str) -> dict | None:
+    try:
+        with open(os.path.join(directory, gather.VERDICT_FILE)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _culprit(rec: dict | None, rc: int) -> str | None:
+    """What a rank's state file says about how it ended; None for a rank that ended on its own or was only
+    stopped by torchrun because another one failed."""
+    if rec is None:
+        return "never started (no state file)"
+    where = f"(pid {rec.get('pid')} on {rec.get('host')}) during '{rec.get('phase')}'"
+    if rec.get("state") == state.RUNNING:
+        return f"died {where}: it never reported an end; torchrun exited with {rc}"
+    if rec.get("state") == state.FAILED:
+        return f"failed {where}: {rec.get('message')}"
+    return None
+
+
+def post_mortem(opts: FleetOptions, work: str, rc: int) -> int:
+    """After torchrun failed: names the rank(s) that died or failed, shows and writes the rows the others
+    (and they) finished. Exit code 1 (a missing rank fails the fleet)."""
+    n = opts.local
+    states = state.read_states(work)
+    rows, headers, identities = [], {}, {}
+    for r in range(n):
+        path = state.rows_path(work, r)
+        if os.path.exists(path):
+            header, rs = read_jsonl(path)
+            if header:
+                headers[r] = header
+            rows += rs
+        if r in states:
+            identities[r] = {"host": states[r]["host"], "node": states[r]["node"]}
+    missing = {r: why for r in range(n) if (why := _culprit(states.get(r), rc))}
+    lost = {r: rec["message"] for r, rec in states.items() if rec.get("state") in (state.LOST_PEERS, state.STOPPED)
+            and r not in missing}
+    if not headers:
+        click.echo(f"Error: torchrun exited with {rc} before any rank started measuring"
+                   + (": " + "; ".join(f"rank {r} {w}" for r, w in missing.items()) if missing else ""), err=True)
+        return 1
+    if not missing:
+        missing = {r: f"did not finish: torchrun exited with {rc}" for r in range(n)
+                   if states.get(r, {}).get("state") != state.DONE}
+    progress(f"torchrun exited with {rc}; results of the ranks that reported are shown below")
+    from accelkern.fleet.rank_main import emit_fleet
+    return max(1, emit_fleet(opts, rows, headers, identities, n, missing, lost))
