@@ -26,49 +26,12 @@ def round_up(a: int, b: int) -> int:
 
 # ---- sweep values -----------------------------------------------------------------------------
 
-MAX_SWEEP_POINTS = 100_000
-
-
-def parse_values(text: str, what: str = "value", *, stop_inclusive: bool = True) -> list[int]:
-    """'8192' -> [8192]; '1024,2048' -> [1024, 2048]; 'START:STOP:STEP' -> START, START+STEP, ... up to STOP.
-
-    With stop_inclusive (the default of `accelkern waves sweep`) STOP itself is included when it lies on the
-    grid ('128:8192:128' ends at 8192); otherwise the last value is the last grid point below STOP.
-    Values never exceed STOP. Every value must be a positive integer.
-    """
-    raw = str(text).strip()
-    if not raw:
-        raise AccelkernError(f"{what}: empty; use N, N1,N2,... or START:STOP:STEP (e.g. 128:8192:128)")
-    if ":" in raw:
-        parts = raw.split(":")
-        if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
-            raise AccelkernError(f"{what} '{raw}': a range is START:STOP:STEP with positive integers, "
-                                 "e.g. 128:8192:128")
-        start, stop, step = (int(p) for p in parts)
-        if start < 1 or step < 1:
-            raise AccelkernError(f"{what} '{raw}': START and STEP must be >= 1")
-        if stop < start:
-            raise AccelkernError(f"{what} '{raw}': STOP must be >= START")
-        end = stop + 1 if stop_inclusive else stop
-        count = max(0, ceil_div(end - start, step))
-        if count > MAX_SWEEP_POINTS:
-            raise AccelkernError(f"{what} '{raw}': {count} points; at most {MAX_SWEEP_POINTS}")
-        values = list(range(start, end, step))
-        if not values:
-            raise AccelkernError(f"{what} '{raw}': the range is empty (STOP is excluded here)")
-        return values
-    values = []
-    for p in raw.split(","):
-        p = p.strip()
-        if not p:
-            continue
-        if not p.isdigit() or int(p) < 1:
-            raise AccelkernError(f"{what} '{raw}': '{p}' is not a positive integer; use N, N1,N2,... or "
-                                 "START:STOP:STEP")
-        values.append(int(p))
-    if not values:
-        raise AccelkernError(f"{what} '{raw}': no values")
-    return values
+def parse_values(text: str, what: str = "value", *, stop_inclusive: bool = False) -> list[int]:
+    """Deprecated: use accelkern.units.parse_int_values (the one range convention, STOP excluded)."""
+    if stop_inclusive:
+        raise ValueError("STOP-inclusive ranges are gone: every command excludes STOP (units.parse_int_values)")
+    from accelkern.units import parse_int_values
+    return parse_int_values(text, what)
 
 
 def parse_pair(text: str, what: str) -> tuple[int, int]:
@@ -511,6 +474,21 @@ class Suggestion:
         return a.m, a.n, a.k
 
 
+def _largest_tiles_within(waves_of, w: int, top: int) -> int:
+    """The largest tile count t in 1..top with waves_of(t) <= w (waves grow with t), 0 when none: a
+    bisection, so shapes of millions of tiles cost a few dozen analyses."""
+    if w < 1 or waves_of(1) > w:
+        return 0
+    lo, hi = 1, top
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if waves_of(mid) <= w:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def suggest_shapes(m: int, n: int, k: int, launch: Launch, max_results: int = 6) -> list[Suggestion]:
     """Nearby shapes (M or N moved to a tile or wave boundary) predicted to run at higher useful TFLOPS,
     nearest first: pad to the tile boundary (same time), fill the last wave (same time, more work), drop
@@ -523,11 +501,14 @@ def suggest_shapes(m: int, n: int, k: int, launch: Launch, max_results: int = 6)
         cur_tiles = ceil_div(cur, tile)
         other = base.ctas // max(1, round_up(cur_tiles, launch.cluster_m if dim == "M" else launch.cluster_n))
         reach = ceil_div((base.full_waves + 1) * base.resident, max(1, other)) + 2
+        top = max(reach, cur_tiles + 1)
         by_waves: dict[int, WaveAnalysis] = {}
-        for j in range(1, max(reach, cur_tiles + 1) + 1):
-            a = analyze(*shape(j * tile), launch)
-            if a.full_waves <= base.full_waves + 1:
-                by_waves[a.full_waves] = a  # the largest size with that many waves
+        for w in (base.full_waves - 1, base.full_waves, base.full_waves + 1):
+            j = _largest_tiles_within(lambda t: analyze(*shape(t * tile), launch).full_waves, w, top)
+            if j:
+                a = analyze(*shape(j * tile), launch)
+                if a.full_waves == w:
+                    by_waves[w] = a  # the largest size with that many waves
         cands: list[tuple[WaveAnalysis, str]] = []
         if cur % tile:
             cands.append((analyze(*shape(cur_tiles * tile), launch), "pads to the tile boundary"))

@@ -15,6 +15,7 @@ from typing import Callable
 from accelkern import _ext, figures, timing, torch_backend, waves
 from accelkern.errors import AccelkernError, Unavailable
 from accelkern.results import Row
+from accelkern.units import format_value
 
 SUITE = "waves"
 
@@ -408,7 +409,8 @@ class SweepSummary:
         for s in self.algo_switches:
             out.append(f"algorithm switch at {s['at']}: {s['from']} -> {s['to']}")
         for d in self.dips:
-            out.append(f"dip at {d['at']}: {d['tflops']:.1f} TFLOPS, {d['tiles']} tiles, {d['waves']:.2f} waves "
+            out.append(f"dip at {d['at']}: {format_value(d['tflops'], 'TFLOPS')}, {d['tiles']} tiles, "
+                       f"{d['waves']:.2f} waves "
                        f"(last wave {d['last_wave_fill']:.0%} full)")
         return out
 
@@ -481,16 +483,19 @@ def table_columns(kind: str):
     if kind == "staircase":
         return (Column("CTA/SM", cfg("ctas_per_sm")), Column("CTAs", cfg("ctas")),
                 Column("waves", cfg("waves"), "{:.2f}"), Column("full", cfg("full_waves")),
-                Column("measured us", lambda r: r.value, "{:.2f}"),
-                Column("predicted us", cfg("predicted_us"), "{:.2f}"),
+                Column("measured", lambda r: None if r.value is None else format_value(r.value, "us")),
+                Column("predicted", lambda r: None if r.config.get("predicted_us") is None
+                       else format_value(r.config["predicted_us"], "us")),
                 Column("spread", lambda r: r.rel_stddev, "{:.1%}"),
                 Column("SM MHz", lambda r: r.sm_clock_mean_mhz, "{:.0f}"), Column("ok", lambda r: r.correct),
                 Column("note", lambda r: r.note if r.status == "ok" else f"{r.status}: {r.note}"))
     return (Column("shape", lambda r: r.shape), Column("algorithm", lambda r: r.kernel),
             Column("tile", cfg("model_tile")), Column("tiles", cfg("tiles")),
             Column("waves", cfg("waves"), "{:.2f}"), Column("last wave", cfg("last_wave_fill"), "{:.0%}"),
-            Column("ms", lambda r: r.median_ms, "{:.4g}"), Column("TFLOPS", lambda r: r.value, "{:.4g}"),
-            Column("pred TFLOPS", cfg("predicted_tflops_fitted"), "{:.4g}"),
+            Column("ms", lambda r: r.median_ms, "{:.4g}"),
+            Column("measured", lambda r: None if r.value is None else format_value(r.value, r.metric)),
+            Column("predicted", lambda r: None if r.config.get("predicted_tflops_fitted") is None
+                   else format_value(r.config["predicted_tflops_fitted"], r.metric or "TFLOPS")),
             Column("% clk peak", lambda r: r.pct_of_clock_peak, "{:.1f}"),
             Column("SM MHz", lambda r: r.sm_clock_mean_mhz, "{:.0f}"),
             Column("power W", lambda r: r.power_mean_w, "{:.0f}"), Column("ok", lambda r: r.correct),

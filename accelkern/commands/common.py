@@ -9,6 +9,7 @@ import click
 from accelkern import __version__, _ext, specs, tables
 from accelkern.errors import EXIT_INTERRUPTED, EXIT_MEASUREMENT_FAILED, AccelkernError
 from accelkern.results import ResultWriter, RunHeader, progress, to_csv, to_json
+from accelkern.units import format_value
 
 EXIT_CODES_HELP = ("Exit codes: 0 all measured, 1 some measurement failed (its row says why), 2 usage or input "
                    "error, 3 no usable device for what was asked, 130 interrupted (finished rows kept).")
@@ -137,7 +138,7 @@ class Session:
         self.writer.write(row)
         if not (self.as_json or self.as_csv):
             what = row.dtype or row.kernel or row.name
-            val = f"{row.value:.4g} {row.metric}" if row.value is not None else row.status
+            val = format_value(row.value, row.metric) if row.value is not None else row.status
             progress(f"  done: {row.suite} {what} {row.shape or ''} -> {val}")
         return row
 

@@ -5,9 +5,10 @@ import json
 
 import click
 
-from accelkern.commands.common import Session, common_options
-from accelkern.errors import AccelkernError
+from accelkern.commands.common import Session, check_out_dir, check_plot_path, common_options, dry_run_exit
+from accelkern.errors import AccelkernError, NoDevice
 from accelkern.results import progress
+from accelkern.units import format_value
 
 
 @click.group("waves")
@@ -29,8 +30,10 @@ _BACKEND_HELP = ("GEMM backend: cublaslt (the algorithm and its tile are recorde
 @waves_group.command("sweep")
 @common_options
 @click.option("--m", "m_text", default="8192", show_default=True, metavar="VALUES",
-              help="M: one value, a list (1024,2048) or START:STOP:STEP with STOP included when on the grid.")
-@click.option("--n", "n_text", default="128:8192:128", show_default=True, metavar="VALUES", help="N, as --m.")
+              help="M: one value, a list (1024,2048) or START:STOP:STEP with STOP excluded, as Python's range "
+                   "(128:8193:128 ends at 8192).")
+@click.option("--n", "n_text", default="128:8193:128", show_default=True, metavar="VALUES",
+              help="N, as --m (the default: 128, 256, ..., 8192).")
 @click.option("--k", "k_text", default="8192", show_default=True, metavar="VALUES", help="K, as --m.")
 @click.option("--dtype", default="bf16", show_default=True,
               type=click.Choice(["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8"]), help="GEMM input type.")
@@ -67,8 +70,20 @@ def waves_sweep(device, spec_name, as_json, as_csv, out, m_text, n_text, k_text,
     from accelkern import timing
     from accelkern import waves as wv
     from accelkern import waves_sweep as ws
-    ms, ns, ks = (wv.parse_values(t, f"--{d}") for t, d in ((m_text, "m"), (n_text, "n"), (k_text, "k")))
+    from accelkern.device import parse_device
+    from accelkern.units import parse_int_values
+    ms, ns, ks = (parse_int_values(t, f"--{d}") for t, d in ((m_text, "m"), (n_text, "n"), (k_text, "k")))
     shapes, varying = ws.sweep_shapes(ms, ns, ks)
+    if tile:
+        wv.parse_pair(tile, "--tile")
+    wv.parse_pair(cluster, "--cluster")
+    if fixed_algo and backend == "torch":
+        raise AccelkernError("--fixed-algo holds one cuBLASLt algorithm; it needs --backend cublaslt")
+    if device not in (None, "", "auto"):
+        parse_device(device)
+    check_out_dir(out)
+    check_plot_path(plot_path)
+    dry_run_exit("waves_sweep")
     s = Session("waves_sweep", device, spec_name, as_json, as_csv, out)
     setup = ws.gemm_setup(s.info, dtype, backend, tile, ctas_per_sm, sms, cluster, split_k)
     if fixed_algo:
@@ -105,15 +120,20 @@ def waves_sweep(device, spec_name, as_json, as_csv, out, m_text, n_text, k_text,
                                                              for d, v in (("M", ms), ("N", ns), ("K", ks)))
                  + f", {setup.backend}" + (f", fixed {ws.algo_label(setup.fixed_algo)}" if setup.fixed_algo
                                            else ", per-shape algorithm"))
-        try:
-            if len(varying) == 1:
-                ws.plot_sweep(points, varying[0], summary, plot_path, title)
-            else:
-                ws.plot_heatmap(points, varying, summary, plot_path, title)
-            footer.append(f"plot: {plot_path}")
-        except AccelkernError as exc:
-            footer.append(f"no plot: {exc}")
+        footer.append(_plot(lambda: ws.plot_sweep(points, varying[0], summary, plot_path, title) if len(varying) == 1
+                            else ws.plot_heatmap(points, varying, summary, plot_path, title), plot_path))
     s.finish(columns=ws.table_columns("sweep"), footer=footer, interrupted=interrupted)
+
+
+def _plot(draw, path: str) -> str:
+    """Draws a plot after the measuring; a failure is named in one footer line (the results stay written)."""
+    try:
+        draw()
+        return f"plot: {path}"
+    except (AccelkernError, OSError, ValueError, RuntimeError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        progress(f"plot {path} not written: {why}")
+        return f"PLOT NOT WRITTEN ({path}): {why}; the results above are kept"
 
 
 @waves_group.command("staircase")
@@ -140,6 +160,7 @@ def waves_staircase(device, spec_name, as_json, as_csv, out, ctas_text, n_waves,
     """
     import os
     from accelkern import waves_sweep as ws
+    from accelkern.device import parse_device
     from accelkern.units import split_list
     try:
         settings = [int(x) for x in split_list(ctas_text)]
@@ -147,10 +168,15 @@ def waves_staircase(device, spec_name, as_json, as_csv, out, ctas_text, n_waves,
         raise AccelkernError(f"--ctas-per-sm '{ctas_text}': give whole numbers like 1,2,4") from None
     if not settings or min(settings) < 1:
         raise AccelkernError(f"--ctas-per-sm '{ctas_text}': give whole numbers >= 1, like 1,2,4")
+    if device not in (None, "", "auto"):
+        parse_device(device)
+    check_out_dir(out)
+    check_plot_path(plot_path)
+    dry_run_exit("waves_staircase")
     s = Session("waves_staircase", device, spec_name, as_json, as_csv, out)
     if s.info.kind != "cuda":
-        raise AccelkernError("the staircase runs a CUDA kernel; no CUDA device in this run "
-                             "(`accelkern waves explain` works without one)")
+        raise NoDevice("the staircase runs a CUDA kernel; no CUDA device in this run "
+                       "(`accelkern waves explain` works without one)")
     results, footer, interrupted = [], [], False
     try:
         for c in settings:
@@ -164,22 +190,18 @@ def waves_staircase(device, spec_name, as_json, as_csv, out, ctas_text, n_waves,
         line = (f"{p.ctas_per_sm} CTA/SM: {p.dynamic_smem} B dynamic smem per CTA; model {p.model.ctas_per_sm} "
                 f"{agree} runtime {p.runtime_ctas_per_sm} CTAs/SM; resident {p.resident}")
         if r.fit:
-            line += f"; wave {r.fit.wave_s * 1e6:.2f} us, offset {r.fit.offset_s * 1e6:.2f} us"
+            line += f"; wave {_duration(r.fit.wave_s)}, offset {_duration(r.fit.offset_s)}"
         footer.append(line)
         for st in r.steps:
             footer.append(f"  step {st.wave}->{st.wave + 1} at {st.at_ctas}|{st.at_ctas + 1} CTAs: "
-                          f"+{st.jump_s * 1e6:.2f} us (rise inside the wave {st.flat_rise_s * 1e6:.2f} us) "
+                          f"+{_duration(st.jump_s)} (rise inside the wave {_duration(st.flat_rise_s)}) "
                           f"{'at the predicted CTA count' if st.ok else 'NOT as predicted'}")
         footer.append(f"  verdict: {'every step at the predicted CTA count' if r.steps_ok else 'STEPS DIFFER'}"
                       f"{'' if r.correct else '; CHECK FAILED'}")
     plot_path = plot_path or (os.path.join(s.writer.out_dir, "waves_staircase.png") if s.writer.out_dir else None)
     if plot_path and results:
-        try:
-            ws.plot_staircase(results, plot_path, f"{s.info.name}: staircase kernel ({iters} dependent FFMAs "
-                                                  f"per thread, 32 threads per CTA)")
-            footer.append(f"plot: {plot_path}")
-        except AccelkernError as exc:
-            footer.append(f"no plot: {exc}")
+        title = f"{s.info.name}: staircase kernel ({iters} dependent FFMAs per thread, 32 threads per CTA)"
+        footer.append(_plot(lambda: ws.plot_staircase(results, plot_path, title), plot_path))
     s.finish(columns=ws.table_columns("staircase"), footer=footer, interrupted=interrupted)
 
 
@@ -192,8 +214,10 @@ def waves_staircase(device, spec_name, as_json, as_csv, out, ctas_text, n_waves,
 @click.option("--sms", type=click.IntRange(min=1), default=None, help="SM count (default: the GPU's).")
 @click.option("--ctas-per-sm", type=click.IntRange(min=1), default=None,
               help="CTAs per SM (default: from cuBLASLt's wavesCount, else 1).")
-@click.option("--cluster", default="1x1", show_default=True, metavar="CMxCN", help="Thread-block cluster (with --tile).")
-@click.option("--split-k", type=click.IntRange(min=1), default=1, show_default=True, help="Split-K factor (with --tile).")
+@click.option("--cluster", default="1x1", show_default=True, metavar="CMxCN",
+              help="Thread-block cluster (with --tile).")
+@click.option("--split-k", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Split-K factor (with --tile).")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch count.")
 @click.option("--persistent", is_flag=True, help="Describe a persistent kernel (one CTA per slot looping over tiles).")
 @click.option("--peak", "peak_tflops", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -213,24 +237,26 @@ def waves_explain(shape, dtype, tile, sms, ctas_per_sm, cluster, split_k, batch,
     """
     from accelkern import waves as wv
     from accelkern import waves_sweep as ws
+    from accelkern.device import parse_device
     from accelkern.units import parse_gemm_shape
     m, n, k = parse_gemm_shape(shape)
+    hand = (wv.parse_pair(tile, "--tile") if tile else None), wv.parse_pair(cluster, "--cluster")
+    if device not in (None, "", "auto"):
+        parse_device(device)
+    dry_run_exit("waves_explain")
     algo, source, notes, s = None, "given by hand", (), None
-    want_gpu = measure or tile is None or sms is None
-    if want_gpu:
+    if measure or tile is None or sms is None:   # by hand (--tile and --sms) no device is touched at all
         import torch
         if device in (None, "", "auto") and not torch.cuda.is_available() or (device or "").startswith("cpu"):
             missing = [o for o, v in (("--tile TMxTN", tile), ("--sms N", sms)) if v is None]
-            if missing or measure:
-                raise AccelkernError("no CUDA device here: " + ("--measure needs one" if measure and not missing
-                                                               else "give " + " and ".join(missing)
-                                                               + " (and --ctas-per-sm) to explain by hand"))
-        else:
-            s = Session("waves_explain", device, None, False, False, None)
-            sms = sms or s.info.sm_count
-    if tile:
-        tm, tn = wv.parse_pair(tile, "--tile")
-        cm, cn = wv.parse_pair(cluster, "--cluster")
+            if missing:
+                raise AccelkernError("no CUDA device here: give " + " and ".join(missing)
+                                     + " (and --ctas-per-sm) to explain by hand")
+            raise NoDevice("no CUDA device here: --measure needs one")
+        s = Session("waves_explain", device, None, False, False, None)
+        sms = sms or s.info.sm_count
+    if hand[0]:
+        (tm, tn), (cm, cn) = hand
         launch = wv.Launch(tm, tn, sms, ctas_per_sm or 1, split_k, batch, cm, cn, persistent)
     else:
         gemm = ws._gemm_module()
@@ -275,26 +301,42 @@ def waves_explain(shape, dtype, tile, sms, ctas_per_sm, cluster, split_k, batch,
         e(line)
     if peak_tflops:
         t = wv.predicted_seconds(a, peak_tflops)
-        e(f"predicted   {t * 1e3:.4g} ms at {peak_tflops:.0f} TFLOPS peak per wave -> "
-          f"{wv.tflops(a.useful_flops, t):.0f} TFLOPS useful (the quantization ceiling)")
+        e(f"predicted   {_duration(t)} at {format_value(peak_tflops, 'TFLOPS')} peak per wave -> "
+          f"{format_value(wv.tflops(a.useful_flops, t), 'TFLOPS')} useful (the quantization ceiling)")
     base_meas = measured.get((m, n, k))
     if base_meas:
-        e(f"measured    {base_meas['measured_ms']:.4g} ms, {base_meas['measured_tflops']:.1f} TFLOPS "
+        e(f"measured    {_duration(base_meas['measured_ms'] * 1e-3)}, "
+          f"{format_value(base_meas['measured_tflops'], 'TFLOPS')} "
           f"({base_meas['algorithm']})")
     if not sugg:
         e("nearby      no shape within one wave does better: tiles and waves are already well filled")
         return
     e("")
     e("nearest faster shapes (same per-tile speed assumed; gain = useful TFLOPS vs this shape):")
-    head = f"  {'dim':<4}{'value':>7}{'change':>8}{'tiles':>7}{'waves':>7}{'time':>8}{'gain':>7}"
+    e(suggestion_table(sugg, measured))
+
+
+def _duration(seconds: float) -> str:
+    """4 significant figures in us, ms or s; whole seconds with thousands separators past 10^4 s."""
+    if seconds < 0:
+        return "-" + _duration(-seconds)
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.4g} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.4g} ms"
+    return f"{seconds:.4g} s" if seconds < 1e4 else f"{seconds:,.0f} s"
+
+
+def suggestion_table(sugg, measured: dict) -> str:
+    """The suggestions of `waves explain` as a table whose columns are as wide as their content."""
+    from accelkern.tables import Column, text_table
+    meas = lambda key: (lambda x: (measured.get(x.shape) or {}).get(key))
+    cols = [Column("dim", lambda x: x.dim), Column("value", lambda x: x.value),
+            Column("change", lambda x: x.delta, "{:+d}"), Column("tiles", lambda x: x.analysis.tiles),
+            Column("waves", lambda x: x.analysis.waves, "{:.2f}"), Column("time", lambda x: x.time_ratio, "x{:.2f}"),
+            Column("gain", lambda x: x.gain, "x{:.3f}")]
     if measured:
-        head += f"{'meas time':>11}{'meas gain':>11}"
-    e(head + "  why")
-    for x in sugg:
-        line = (f"  {x.dim:<4}{x.value:>7}{x.delta:>+8}{x.analysis.tiles:>7}{x.analysis.waves:>7.2f}"
-                f"{'x%.2f' % x.time_ratio:>8}{'x%.3f' % x.gain:>7}")
-        mm = measured.get(x.shape)
-        if measured:
-            line += (f"{'x%.2f' % mm['measured_time_ratio']:>11}{'x%.3f' % mm['measured_gain']:>11}"
-                     if mm and mm.get("measured_gain") else f"{'-':>11}{'-':>11}")
-        e(line + f"  {x.reason}")
+        cols += [Column("meas time", meas("measured_time_ratio"), "x{:.2f}"),
+                 Column("meas gain", meas("measured_gain"), "x{:.3f}")]
+    cols.append(Column("why", lambda x: x.reason))
+    return text_table(sugg, cols)
