@@ -982,3 +982,49 @@ def test_validate_registers_the_compute_ceiling_suite():
     from accelkern import validate
     names = {s.name: s for s in validate.load_suites()}
     assert "peak" in names and names["peak"].devices == ("cuda",) and "compute ceiling" in names["peak"].title
+
+
+# ---- bench/peak_ceiling.py (device_check's study script) on the CPU: a crash there must not cost GPU time --
+
+def _bench(name):
+    import importlib.util
+    path = os.path.join(os.path.dirname(__file__), "..", "bench", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_peak_ceiling_dry_run_checks_its_command_line():
+    bench = _bench("peak_ceiling")
+    r = CliRunner().invoke(bench.main, ["--dry-run", "--budget", "20", "--dtype", "bf16,fp64", "--path", "mma"])
+    assert r.exit_code == 0 and "dry run: accelkern peak: options ok" in r.output, r.output
+    r = CliRunner().invoke(bench.main, ["--dry-run", "--dtype", "fp4"])
+    assert r.exit_code == 2 and "--dtype fp4: unknown" in r.output
+    assert "ACCELKERN_DRY_RUN" not in os.environ
+
+
+def test_bench_peak_ceiling_renders_an_earlier_run_without_a_gpu(tmp_path):
+    from accelkern.results import ResultWriter, Row, RunHeader
+    bench = _bench("peak_ceiling")
+    w = ResultWriter(str(tmp_path), RunHeader(command="peak", device="NVIDIA H200", device_kind="cuda", sms=132),
+                     stem="peak")
+    cfg = {"n": 256, "a_source": "shared", "warpgroups": 2, "ctas_per_sm": 1, "chains": 1, "warps_per_cta": 8,
+           "flop_per_clk_per_sm_kernel_clock": 3950.0, "arch_flop_per_clk_per_sm": 4096,
+           "pct_of_arch_at_kernel_clock": 96.4, "kernel_clock_mhz": 1720.0}
+    w.write(Row(suite="peak", name="wgmma.m64nNk16 bf16->f32", dtype="bf16", backend="wgmma", metric="TFLOPS",
+                value=901.5, correct=True, kernel="wgmma.m64nNk16 bf16->f32 [N=256 SS 2wg x1/SM, 1 chain, sw128]",
+                config=cfg))
+    w.write(Row(suite="peak-grid", name="wgmma.m64nNk16 bf16->f32", dtype="bf16", backend="wgmma", value=880.0,
+                metric="TFLOPS", config=cfg))
+    w.write(Row(suite="peak", name="mma.sync.m16n8k16 f64 (DMMA.16x8x16)", dtype="fp64", backend="mma.sync",
+                status="skipped", note="not available on this GPU (needs sm_90; this is sm_80)"))
+    w.close("")
+    r = CliRunner().invoke(bench.main, ["--from", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    table = [l for l in r.output.splitlines() if l.startswith("| ")]
+    assert len(table) == 3     # header and the two best rows (the grid row is not a best row)
+    assert "| wgmma | bf16 | wgmma.m64nNk16 bf16->f32 | N=256 SS 2wg x1/SM, 1 chain, sw128 | 901.5 TFLOPS |" in table[1]
+    assert "| 3950 | 4096 | 96.4 | 1720 / - |" in table[1] and "skipped: not available" in table[2]
+    if __import__("importlib").util.find_spec("matplotlib"):
+        assert (tmp_path / "peak_ceiling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

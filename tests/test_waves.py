@@ -751,3 +751,43 @@ def test_staircase_smem_plan_agrees_with_the_toolkit_calculator(cc):
                                       "regs_per_thread": 14, "dynamic_smem": smem,
                                       "max_dynamic_smem": sm.smem_per_block_optin, "carveout_percent": 100})
         assert ref["ctas_per_sm"] == c, (cc, c, smem, ref)
+
+
+# ---- bench/waves_study.py (device_check's study script) on the CPU: a crash there must not cost GPU time ---
+
+def _bench(name):
+    import importlib.util
+    path = os.path.join(os.path.dirname(__file__), "..", "bench", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("backend,quick", [("cublaslt", False), ("torch", True)])
+def test_bench_waves_study_dry_run_checks_every_command_line(tmp_path, backend, quick):
+    bench = _bench("waves_study")
+    args = ["--dry-run", "--out", str(tmp_path / "w"), "--backend", backend] + (["--quick"] if quick else [])
+    r = CliRunner().invoke(bench.main, args)
+    assert r.exit_code == 0, r.output
+    lines = bench.command_lines(str(tmp_path / "w"), quick, backend, None)
+    assert [l[1] for l in lines] == ["staircase"] + ["sweep"] * (2 if backend == "cublaslt" else 1) + ["explain"]
+    for l in lines:
+        assert f"dry run: accelkern waves_{l[1]}: options ok" in r.output
+    assert f"dry run: {len(lines)} command lines ok" in r.output and not (tmp_path / "w").exists()
+    # the N sweep ends at 8192 with STOP excluded
+    from accelkern.units import parse_int_values
+    n = lines[1][lines[1].index("--n") + 1]
+    assert parse_int_values(n)[-1] == 8192
+
+
+def test_bench_waves_study_summarises_a_cpu_sweep(tmp_path):
+    bench = _bench("waves_study")
+    out = tmp_path / "w"
+    r = CliRunner().invoke(cli, CPU_SWEEP + ["--out", str(out / "sweep_torch")])
+    assert r.exit_code == 0, r.output
+    lines = bench.summary_lines(str(out), ["torch", "fixed"])
+    assert lines[0].startswith("   torch: Pearson r time ") and lines[0].endswith("4 points")
+    doc = json.load(open(out / "sweep_torch" / "waves_sweep_summary.json"))["summary"]
+    assert f"{doc['pearson_time']:.4f}" in lines[0]
+    assert lines[1] == f"   fixed: no summary ({out / 'sweep_fixed' / 'waves_sweep_summary.json'} missing)"
