@@ -454,6 +454,7 @@ def test_ctrl_c_keeps_the_finished_rows(tmp_path, monkeypatch):
 # ---- SASS of the built extension (the peak cubins only: seconds, not the whole library) --------------------
 
 PEAK_CUBINS = ("mma_peak", "simt_peak", "wgmma_16bit_sm90a", "wgmma_8bit_sm90a", "wgmma_tf32_sm90a")
+OPCODE = re.compile(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Za-z0-9_.]+)")   # DMMA.16x8x16 has lowercase x
 GMMA_LINE = re.compile(r"\b([HQI]GMMA)\.\S+\s+(.*?);")
 
 
@@ -488,8 +489,7 @@ def sass(tmp_path_factory):
         for f in re.split(r"Function : ", text)[1:]:
             fname = f.split()[0]
             if "_peak_kernel" in fname:
-                funcs[(arch, fname)] = Counter(re.findall(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Za-z0-9_.]+)",
-                                                          f))
+                funcs[(arch, fname)] = Counter(OPCODE.findall(f))
                 funcs[(arch, fname)]["_text"] = f
     return SimpleNamespace(funcs=funcs, res="\n".join(res), archs={a for a, _ in funcs})
 

@@ -88,7 +88,8 @@ def test_per_clock_peaks_reproduce_datasheets():
     assert specs.per_clock_per_sm("sm_90", "fp8") == 8192
     assert specs.per_clock_per_sm("sm_80", "fp8") is None
     assert specs.per_clock_per_sm("sm_90a", "bf16") == 4096
-    assert specs.per_clock_per_sm("sm_90", "fp16_acc16") == 4096 and specs.per_clock_per_sm("sm_80", "fp16_acc16") == 2048
+    assert specs.per_clock_per_sm("sm_90", "fp16_acc16") == 4096
+    assert specs.per_clock_per_sm("sm_80", "fp16_acc16") == 2048
 
 
 # Each case: a vendor figure (dense TFLOPS) and its SMs and boost clock, against the per-clock table of the

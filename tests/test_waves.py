@@ -380,7 +380,15 @@ def test_heatmap_and_staircase_plots(tmp_path):
 
 # ---- CLI (no GPU needed) -----------------------------------------------------------------------------
 
-def test_explain_by_hand_without_a_gpu():
+def test_explain_by_hand_without_a_gpu(monkeypatch):
+    import torch
+    from accelkern import device as dev_mod
+
+    def no_device(*a, **k):
+        raise AssertionError("explain by hand touched a device")
+
+    monkeypatch.setattr(torch.cuda, "is_available", no_device)
+    monkeypatch.setattr(dev_mod, "get_device_info", no_device)
     r = CliRunner().invoke(cli, ["waves", "explain", "--shape", "8192x1408x8192", "--tile", "128x256",
                                  "--sms", "132", "--ctas-per-sm", "1", "--peak", "989"])
     assert r.exit_code == 0, r.output
