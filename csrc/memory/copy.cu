@@ -26,7 +26,7 @@ __global__ void copy_kernel(const unsigned char* __restrict__ src, unsigned char
   const size_t done = n_tiles * tile;
   for_items(n_vec - done, passes, [&](size_t i) { st<HINT>(d + done + i, ld<HINT>(s + done + i)); });
   const size_t tail = n_vec * VEC;
-  for_items(n_bytes - tail, passes, [&](size_t i) { dst[tail + i] = src[tail + i]; });
+  for_items(n_bytes - tail, passes, [&](size_t i) { st<HINT>(dst + tail + i, ld<HINT>(src + tail + i)); });
 }
 
 struct CopyK {

@@ -10,11 +10,14 @@
 namespace accelkern {
 
 enum MemKernel : int { kMemCopy = 0, kMemRead = 1, kMemWrite = 2, kMemTriad = 3 };
-enum MemHint : int { kHintDefault = 0, kHintStream = 1 };  // stream: ld/st.global.cs (evict-first)
+// stream: ld/st.global.cs (evict-first); l2: ld/st.global.cg (cached in L2 only, never L1: the hot sweep's
+// hint, so a block re-reading a small buffer measures the L2 and not its SM's L1)
+enum MemHint : int { kHintDefault = 0, kHintStream = 1, kHintL2 = 2 };
 
 // How one kernel call is launched. vec: bytes per access (4, 8, 16); unroll: independent accesses in
 // flight per thread and per input (1, 2, 4, 8); passes: times the whole buffer is processed in one call,
-// spread over every block (passes > 1 lets a buffer smaller than the grid's tile span keep all SMs busy).
+// spread over every block (passes > 1 lets a buffer smaller than the grid's tile span keep all SMs busy;
+// each block then takes a contiguous run of the passes x tiles sequence, see for_tiles).
 struct MemLaunch {
   int vec = 16;
   int unroll = 4;

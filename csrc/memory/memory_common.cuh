@@ -32,10 +32,14 @@ struct Vec<16> {
 };
 
 // kHintStream: ld.global.cs / st.global.cs, "cache streaming, likely accessed once" (evict-first in L1 and L2).
+// kHintL2: ld.global.cg / st.global.cg, "cache at global level" (L2, not L1; SASS LDG.E.*.STRONG.GPU).
+// kHintDefault: plain accesses (loads through a const __restrict__ pointer become LDG.E.*.CONSTANT, L1-cached).
 template <int HINT, typename T>
 __device__ __forceinline__ T ld(const T* p) {
   if constexpr (HINT == kHintStream) {
     return __ldcs(p);
+  } else if constexpr (HINT == kHintL2) {
+    return __ldcg(p);
   } else {
     return *p;
   }
@@ -45,17 +49,35 @@ template <int HINT, typename T>
 __device__ __forceinline__ void st(T* p, T v) {
   if constexpr (HINT == kHintStream) {
     __stcs(p, v);
+  } else if constexpr (HINT == kHintL2) {
+    __stcg(p, v);
   } else {
     *p = v;
   }
 }
 
-// Calls f(t) for every tile t < n_tiles, `passes` times over, tiles dealt round-robin to the blocks. With
-// passes > 1 the virtual tile space passes * n_tiles is dealt, so small buffers still occupy every block.
+// Calls f(t) for every tile t < n_tiles, `passes` times over. One pass: tiles dealt round-robin to the blocks
+// (grid-stride, neighbouring blocks on neighbouring tiles). passes > 1: the sequence v = 0 .. passes*n_tiles-1
+// (tile v % n_tiles) is cut into one contiguous run per block, so every tile is done exactly `passes` times,
+// small buffers still occupy every block, and a block visits all n_tiles tiles before any twice (round-robin
+// dealing would give block b only the tiles b + k*gridDim mod n_tiles, re-read from its SM's L1).
+// accelkern/memory/schedule.py models this arithmetic; the tests check it.
 template <class F>
 __device__ __forceinline__ void for_tiles(size_t n_tiles, int passes, F&& f) {
-  const size_t total = n_tiles * size_t(passes);
-  for (size_t t = blockIdx.x; t < total; t += gridDim.x) f(passes == 1 ? t : t % n_tiles);
+  if (passes == 1) {
+    for (size_t t = blockIdx.x; t < n_tiles; t += gridDim.x) f(t);
+    return;
+  }
+  if (n_tiles == 0) return;
+  const size_t total = n_tiles * size_t(passes), blocks = gridDim.x, b = blockIdx.x;
+  const size_t per = total / blocks, extra = total % blocks;
+  const size_t first = b * per + (b < extra ? b : extra);  // no b * total product: no 64-bit overflow
+  const size_t count = per + (b < extra ? 1 : 0);
+  size_t t = first % n_tiles;
+  for (size_t i = 0; i < count; ++i) {
+    f(t);
+    if (++t == n_tiles) t = 0;
+  }
 }
 
 // Calls f(i) for every i < n, `passes` times over, one item per thread of the whole grid at a time.
@@ -73,6 +95,7 @@ const void* pick_hint(int hint) {
   switch (hint) {
     case kHintDefault: return K::template ptr<VEC, UNROLL, kHintDefault>();
     case kHintStream: return K::template ptr<VEC, UNROLL, kHintStream>();
+    case kHintL2: return K::template ptr<VEC, UNROLL, kHintL2>();
     default: return nullptr;
   }
 }

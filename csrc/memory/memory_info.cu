@@ -10,7 +10,8 @@ const void* checked_kernel(const void* kernel, const MemLaunch& l, const char* w
   const std::string w(what);
   AK_REQUIRE(l.vec == 4 || l.vec == 8 || l.vec == 16, w + ": vec must be 4, 8 or 16 bytes");
   AK_REQUIRE(l.unroll == 1 || l.unroll == 2 || l.unroll == 4 || l.unroll == 8, w + ": unroll must be 1, 2, 4 or 8");
-  AK_REQUIRE(l.hint == kHintDefault || l.hint == kHintStream, w + ": hint must be 0 (default) or 1 (stream)");
+  AK_REQUIRE(l.hint == kHintDefault || l.hint == kHintStream || l.hint == kHintL2,
+             w + ": hint must be 0 (default), 1 (stream) or 2 (l2)");
   AK_REQUIRE(l.threads >= 32 && l.threads <= 1024 && l.threads % 32 == 0,
              w + ": threads per block must be a multiple of 32 in [32, 1024]");
   AK_REQUIRE(l.blocks >= 1, w + ": blocks must be >= 1");

@@ -47,9 +47,9 @@ __global__ void read_kernel(const unsigned char* __restrict__ src, size_t n_byte
   const size_t done = n_tiles * tile;
   for_items(n_vec - done, passes, [&](size_t i) { acc += word_sum(ld<HINT>(s + done + i)); });
   const size_t words_done = n_vec * (VEC / 4), n_words = n_bytes / 4;
-  for_items(n_words - words_done, passes, [&](size_t i) { acc += w[words_done + i]; });
+  for_items(n_words - words_done, passes, [&](size_t i) { acc += ld<HINT>(w + words_done + i); });
   const size_t tail = n_words * 4;
-  for_items(n_bytes - tail, passes, [&](size_t i) { acc += src[tail + i]; });
+  for_items(n_bytes - tail, passes, [&](size_t i) { acc += ld<HINT>(src + tail + i); });
   acc = block_sum(acc);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }

@@ -39,7 +39,8 @@ __global__ void triad_kernel(float* __restrict__ a, const float* __restrict__ b,
     st<HINT>(av + done + i, fma_vec(s, ld<HINT>(cv + done + i), ld<HINT>(bv + done + i)));
   });
   const size_t tail = n_vec * PER;
-  for_items(n - tail, passes, [&](size_t i) { a[tail + i] = fmaf(s, c[tail + i], b[tail + i]); });
+  for_items(n - tail, passes,
+            [&](size_t i) { st<HINT>(a + tail + i, fmaf(s, ld<HINT>(c + tail + i), ld<HINT>(b + tail + i))); });
 }
 
 struct TriadK {

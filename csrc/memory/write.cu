@@ -31,7 +31,7 @@ __global__ void write_kernel(unsigned char* __restrict__ dst, size_t n_bytes, in
   for_items(n_vec - done, passes, [&](size_t i) { st<HINT>(d + done + i, v); });
   const size_t tail = n_vec * VEC;  // a multiple of 4, so byte i of the buffer is byte (i % 4) of the pattern
   for_items(n_bytes - tail, passes,
-            [&](size_t i) { dst[tail + i] = static_cast<unsigned char>(pattern >> (8 * ((tail + i) & 3))); });
+            [&](size_t i) { st<HINT>(dst + tail + i, static_cast<unsigned char>(pattern >> (8 * ((tail + i) & 3)))); });
 }
 
 struct WriteK {
