@@ -1,7 +1,6 @@
 """accelkern report: pages built from real CPU runs made here and from a GPU-like results file written the way a
 CUDA run writes its rows, checked for the figures they state, opened in headless chromium, and bad inputs."""
 import base64
-import io
 import json
 import math
 import os
@@ -41,7 +40,8 @@ def _gemm(suite, name, dtype, m, n, k, tflops, spec, **cfg) -> Row:
     flops = 2.0 * m * n * k
     r = Row(suite=suite, name=name, dtype=dtype, shape=f"{m}x{n}x{k}", layout="tn", backend="cublaslt",
             kernel=cfg.pop("kernel", "algo 21 tile 128x256"), config=cfg, samples=40, median_ms=flops / tflops / 1e9,
-            rel_stddev=0.004, flops=flops, metric="TFLOPS", value=tflops, spec_value=spec, pct_of_spec=100 * tflops / spec,
+            rel_stddev=0.004, flops=flops, metric="TFLOPS", value=tflops, spec_value=spec,
+            pct_of_spec=100 * tflops / spec,
             correct=True, timer="cuda_events")
     _tele(r)
     r.clock_peak = specs.peak_at_clock_tflops("sm_90", "bf16" if dtype == "bf16" else "fp8", H200_SMS, CLOCK)
@@ -83,7 +83,8 @@ def gpu_rows() -> list[Row]:
         ws = 1 << e
         tbps = 10.5 if ws <= 32 << 20 else (7.0 if ws <= 64 << 20 else 4.3)
         r = Row(suite="hbm-sweep", name="read", shape=f"{ws >> 20}MiB", backend="accelkern", kernel="read_v16",
-                config={"hint": "stream", "working_set_bytes": ws, "cache": "hot: one set reused"}, bytes_read=ws,
+                config={"hint": "stream", "working_set_bytes": ws, "cache": "hot: one set reused",
+                        "timing_settled": True}, bytes_read=ws,
                 metric="TB/s", value=tbps, correct=True, median_ms=1.0)
         rows.append(_tele(r, power=480.0, throttle="none"))
     launch = waves.Launch(128, 256, H200_SMS, 1)
@@ -188,6 +189,10 @@ def test_gpu_page_has_every_section_and_the_gap_explained(gpu_page):
     # memory: copy 4.10 of 4.8 TB/s; clock x bus 4.9
     assert f"{100 * 4.10 / 4.8:.1f}% of the datasheet 4.8 TB/s" in text
     assert f"{100 * 4.10 / 4.9:.0f}% of memory clock x bus width x 2" in text
+    # the sweep's cache -> memory transition: halfway (7.4 TB/s) between the 10.5 plateau and the 4.3 of the largest
+    # sizes, interpolated in log size between 32 MiB (10.5) and 64 MiB (7.0)
+    from accelkern.units import format_bytes
+    assert f"read 13 10.5 TB/s at 1 MiB 4.3 TB/s (largest 3 sizes) {format_bytes(2 ** (25 + 3.1 / 3.5))}" in text
     # roofline ridge point bf16: 989.5 TFLOPS / 4.8 TB/s
     assert f"bf16: {989.5 / 4.8:.0f} FLOP/byte" in text
     # MAMF winner and its re-measures
@@ -211,11 +216,11 @@ def test_gpu_page_waves_fleet_and_telemetry_from_the_rows(gpu_page):
     assert "algorithm switch at N=1024: algo 21 tile 128x256 -> algo 23 tile 256x128" in text
     assert "Pearson r = 1.0000 on time" in text           # the rows follow the model exactly
     fleet = html.split('<section id="fleet">')[1].split("</section>")[0]
-    flagged = re.findall(r'<tr class="flagged">(.*?)</tr>', fleet, re.S)
+    flagged = re.findall(r'<tr class="flagged">(.*?)</tr>', fleet, re.DOTALL)
     assert len(flagged) == 1 and ">5<" in flagged[0] and "FLAGGED" in flagged[0]
     assert "rank 5 on gpu-node-1 (device 5)" in text
     assert f"{640 / sorted([745, 750, 748, 752, 747, 640, 751, 749])[4]:.3f}x the fleet median" in text
-    assert "p2p: 12 pair(s), 120.0 .. 380.0 GB/s" in text
+    assert "p2p: 12 pair(s), 120 GB/s .. 380 GB/s (median 380 GB/s)" in text
     tele = _text(html.split('<section id="telemetry">')[1].split("</section>")[0])
     n_tele = sum(1 for r in gpu_rows() if r.status == "ok" and r.sm_clock_mean_mhz is not None)
     n_capped = sum(1 for r in gpu_rows() if r.throttle == "power cap")
@@ -226,6 +231,8 @@ def test_gpu_page_images_are_inline_pngs_and_the_markdown_has_them_beside_it(gpu
     d, html = gpu_page
     assert not re.search(r'(?:src|href)\s*=\s*"(?:https?:)?//', html)
     assert "http://" not in html and "https://" not in html
+    style = html.split("<style>")[1].split("</style>")[0]
+    assert '"DejaVu Sans"' in style and "&#34;" not in style and "@media print" in style   # CSS not escaped
     uris = re.findall(r'<img src="data:image/png;base64,([^"]+)" width="(\d+)" height="(\d+)"', html)
     assert len(uris) >= 10
     for data, w, h in uris:
@@ -333,7 +340,8 @@ def test_directory_without_results_is_one_line_exit_2(tmp_path):
 
 def test_corrupt_line_is_named_and_the_rest_is_kept(tmp_path):
     path = write_run(tmp_path / "run", h200_header(), gpu_rows()[:3])
-    lines = open(path).read().splitlines()
+    with open(path) as f:
+        lines = f.read().splitlines()
     lines.insert(2, '{"type": "row", "suite": "gemm", "name": "cublasLt", "value": 1.0e')   # damaged line 3
     with open(path, "w") as f:
         f.write("\n".join(lines) + '\n{"type": "row", "suite": "gem')                   # and a torn last line
@@ -367,11 +375,35 @@ def test_more_than_two_runs_and_bad_out_are_refused(tmp_path):
     assert r.exit_code == 2 and "cannot write there" in r.output
 
 
+def test_runs_are_split_by_machine_and_by_a_gap_in_time():
+    from accelkern.report.inputs import Source, group_runs
+    def src(device, host, t):
+        return Source(f"{device}-{t}.jsonl", {"device": device, "host": host, "time_utc": t}, [])
+    a1, a2 = src("H200", "n1", "2026-11-30T23:50:00+00:00"), src("H200", "n1", "2026-12-01T00:20:00+00:00")
+    b1 = src("H200", "n1", "2026-12-02T09:00:00+00:00")
+    assert [len(r.sources) for r in group_runs([a1, a2])] == [2]          # past midnight, 30 min apart: one run
+    runs = group_runs([a1, a2, b1])
+    assert [len(r.sources) for r in runs] == [2, 1] and runs[1].label == "B: H200 on n1, 2026-12-02"
+    assert [len(r.sources) for r in group_runs([a1, a2, b1], merge=True)] == [3]
+    runs = group_runs([a1, src("H100", "n2", "2026-11-30T23:55:00+00:00")])
+    assert [r.label for r in runs] == ["A: H200 on n1, 2026-11-30", "B: H100 on n2, 2026-11-30"]
+    with pytest.raises(rp.AccelkernError, match="3 different runs"):
+        group_runs([a1, b1, src("A100", "n3", "2026-11-30T10:00:00+00:00")])
+
+
+def test_dry_run_checks_options_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCELKERN_DRY_RUN", "1")
+    r = invoke("report", tmp_path / "not-yet", "--out", tmp_path / "r" / "report.html")
+    assert r.exit_code == 0 and "dry run: accelkern report: options ok" in r.output
+    assert not (tmp_path / "r").exists()
+
+
 def test_missing_extra_is_named(monkeypatch):
     import importlib.util
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jinja2" else real(name, *a))
-    with pytest.raises(rp.AccelkernError, match=r"needs jinja2, which is not installed: pip install 'accelkern\[report\]'"):
+    want = r"needs jinja2, which is not installed: pip install 'accelkern\[report\]'"
+    with pytest.raises(rp.AccelkernError, match=want):
         rp.require()
 
 
@@ -379,10 +411,12 @@ def test_missing_extra_is_named(monkeypatch):
 
 PROBE = """<script>
 window.addEventListener('load', function () {
-  var imgs = Array.prototype.map.call(document.images, function (i) { return [i.complete, i.naturalWidth, i.naturalHeight]; });
+  var imgs = Array.prototype.map.call(document.images, function (i) {
+    return [i.complete, i.naturalWidth, i.naturalHeight]; });
   var res = performance.getEntriesByType('resource').map(function (e) { return e.name; });
   var ids = Array.prototype.map.call(document.querySelectorAll('section[id]'), function (s) { return s.id; });
-  var p = document.createElement('pre'); p.id = 'probe'; p.textContent = JSON.stringify({imgs: imgs, res: res, ids: ids});
+  var p = document.createElement('pre'); p.id = 'probe';
+  p.textContent = JSON.stringify({imgs: imgs, res: res, ids: ids});
   document.body.appendChild(p);
 });
 </script></body>"""
@@ -403,7 +437,7 @@ def _browse(exe, profile, url, *args):
            "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
            f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--host-resolver-rules=MAP * ~NOTFOUND",
            *args, url]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_page_in_headless_chromium(gpu_page, tmp_path):
@@ -413,7 +447,7 @@ def test_page_in_headless_chromium(gpu_page, tmp_path):
     probe = tmp_path / "probe.html"
     probe.write_text(html.replace("</body>", PROBE))
     r = _browse(exe, tmp_path / "p1", probe.as_uri(), "--virtual-time-budget=5000", "--dump-dom")
-    m = re.search(r'<pre id="probe">(.*?)</pre>', r.stdout, re.S)
+    m = re.search(r'<pre id="probe">(.*?)</pre>', r.stdout, re.DOTALL)
     assert m, r.stderr[-2000:]
     got = json.loads(m.group(1).replace("&quot;", '"'))
     assert set(SECTION_IDS) <= set(got["ids"])
@@ -424,8 +458,8 @@ def test_page_in_headless_chromium(gpu_page, tmp_path):
     shot = tmp_path / "shot.png"
     r = _browse(exe, tmp_path / "p2", page.as_uri(), "--window-size=1200,1800", f"--screenshot={shot}")
     assert shot.exists(), r.stderr[-2000:]
-    from PIL import Image
     import numpy as np
+    from PIL import Image
     img = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert img.shape == (1800, 1200)
     assert img.std() > 20 and (img < 128).mean() > 0.01        # text and plots, not a blank page

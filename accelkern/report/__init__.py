@@ -16,7 +16,7 @@ from accelkern.report.inputs import Run, from_memory, group_runs, load
 from accelkern.report.model import Block, Section
 from accelkern.report.render import Page, check_output, output_paths
 
-__all__ = ["build", "write_runs", "write_run", "check_output", "require", "output_paths", "SECTIONS"]
+__all__ = ["SECTIONS", "build", "check_output", "output_paths", "require", "write_run", "write_runs"]
 
 # (id, title, builder module attribute, the command that fills the section)
 SECTIONS = (
@@ -28,8 +28,8 @@ SECTIONS = (
      "`accelkern waves sweep --out DIR` (and `accelkern waves staircase --out DIR` on a GPU)"),
     ("memory", "Memory", "bandwidth:block", "`accelkern hbm --sweep --out DIR` (and `accelkern hbm --out DIR`)"),
     ("telemetry", "Telemetry", "telemetry:block",
-     "any measuring command on a CUDA GPU with NVML (`pip install accelkern[nvml]`): clocks, power and throttle "
-     "reasons per measurement"),
+     ("any measuring command on a CUDA GPU with NVML (`pip install accelkern[nvml]`): clocks, power and throttle "
+      "reasons per measurement")),
     ("fleet", "Fleet", "fleet:block", "`accelkern fleet --out DIR` across the GPUs of a node or cluster"),
 )
 

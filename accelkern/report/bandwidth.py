@@ -18,10 +18,15 @@ def _pct(v):
     return "-" if v is None else f"{v:.1f}%"
 
 
-def _transition(pts: list[tuple[int, float]]) -> int | None:
-    """accelkern.memory's cache-to-memory transition of a sweep (bytes), None without two plateaus."""
+def _transition(rows: list[Row]) -> int | None:
+    """accelkern.memory's cache-to-memory transition of one kernel's sweep rows (bytes), over the points it
+    would use itself (its `settled` rule where it has one); None without two plateaus."""
     from accelkern import memory
-    return memory.cache_transition([memory.SweepPoint(ws, ws, v) for ws, v in pts])
+    settled = getattr(memory, "settled", None)
+    pts = [(int(r.config["working_set_bytes"]), r.value, settled(r) if settled else True) for r in rows]
+    if settled is None:
+        return memory.cache_transition([memory.SweepPoint(ws, ws, v) for ws, v, _ok in pts])
+    return memory.cache_transition([memory.SweepPoint(ws, ws, v, ok) for ws, v, ok in pts])
 
 
 def block(rows: list[Row], header: dict) -> Block | None:
@@ -35,13 +40,16 @@ def block(rows: list[Row], header: dict) -> Block | None:
     b = Block()
     if sweep:
         series: dict = {}
+        by_kernel: dict = {}
         for r in sweep:
             ws = (r.config or {}).get("working_set_bytes")
             if ws:
-                series.setdefault(facts.memory_kernel(r) or r.name, []).append((int(ws), r.value))
+                k = facts.memory_kernel(r) or r.name
+                series.setdefault(k, []).append((int(ws), r.value))
+                by_kernel.setdefault(k, []).append(r)
         transitions, body = {}, []
         for k, pts in series.items():
-            tr = _transition(pts)
+            tr = _transition(by_kernel[k])
             transitions[k] = tr
             best = max(pts, key=lambda p: p[1])
             tail = sorted(pts)[-3:]

@@ -72,7 +72,8 @@ def compute_claims(rows: list[Row], header: dict) -> list[ComputeClaim]:
         datasheet = (spec.peak(dt) if spec else None) or ref.spec_value
         clock = ref.sm_clock_mean_mhz
         at_clock = ref.clock_peak if ref.clock_peak else (
-            specs.peak_at_clock_tflops(arch, dt, sms or 0, clock or 0) if header.get("device_kind") == "cuda" else None)
+            specs.peak_at_clock_tflops(arch, dt, sms or 0, clock or 0, header.get("device"))
+            if header.get("device_kind") == "cuda" else None)
         c = ComputeClaim(dt, ref.metric or "TFLOPS", datasheet, at_clock, clock, peak, ach, label)
         c.gap = compute_gap(c, spec, header)
         out.append(c)
@@ -177,7 +178,7 @@ def _scaled(groups: list[dict]) -> list[dict]:
     """Each chart group in the unit its largest bar reads best in (0.0689 TFLOPS -> 68.9 GFLOPS)."""
     for g in groups:
         top = max((x["value"] for x in g["bars"]), default=0)
-        base, prefix = {"TFLOPS": ("FLOPS", "T"), "TOPS": ("OPS", "T"), "TB/s": ("B/s", "T")}.get(g["unit"], (None, None))
+        base = {"TFLOPS": "FLOPS", "TOPS": "OPS", "TB/s": "B/s"}.get(g["unit"])
         if base is None or top <= 0:
             continue
         for p, f in (("T", 1.0), ("G", 1e3), ("M", 1e6), ("k", 1e9)):
@@ -245,7 +246,8 @@ def block(rows: list[Row], header: dict) -> Block | None:
         if mc.datasheet:
             bars.append({"label": "datasheet", "value": mc.datasheet, "pct": 100.0, "kind": "datasheet"})
         if mc.theoretical:
-            bars.append({"label": "clock x bus", "value": mc.theoretical, "pct": facts.pct(mc.theoretical, mc.datasheet),
+            bars.append({"label": "clock x bus", "value": mc.theoretical,
+                         "pct": facts.pct(mc.theoretical, mc.datasheet),
                          "kind": "clock"})
         mbody = []
         for k, r in mc.kernels.items():

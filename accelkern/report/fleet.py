@@ -70,7 +70,7 @@ def block(rows: list[Row], header: dict) -> Block | None:
             b.figures.append(Figure("fleet_collectives", "Bus bandwidth per collective and message size (median over "
                                                          "the ranks reporting it).",
                                     plots.busbw_chart(series, "collectives: bus bandwidth")))
-            peak = [[name, format_bytes(max(pts, key=lambda p: p[1])[0]), f"{max(p[1] for p in pts):.1f} GB/s"]
+            peak = [[name, format_bytes(max(pts, key=lambda p: p[1])[0]), format_value(max(p[1] for p in pts), "GB/s")]
                     for name, pts in sorted(series.items())]
             b.tables.append(Table(["collective", "best at", "best bus bandwidth"], peak))
     p2p = [r for r in frows if r.suite == P2P and facts.ok(r)]
@@ -78,14 +78,19 @@ def block(rows: list[Row], header: dict) -> Block | None:
         ends = sorted({str((r.config or {}).get(k)) for r in p2p for k in ("src", "dst")},
                       key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
         m = [[None] * len(ends) for _ in ends]
-        for r in p2p:
+        size = [[-1] * len(ends) for _ in ends]
+        for r in p2p:   # per pair: the largest message measured (the best rate there if it ran twice)
             c = r.config or {}
             i, j = ends.index(str(c.get("src"))), ends.index(str(c.get("dst")))
-            m[i][j] = r.value if m[i][j] is None else max(m[i][j], r.value)
-        b.figures.append(Figure("fleet_p2p", "Peer-to-peer bandwidth, source row to destination column (GB/s).",
+            n = c.get("bytes") if isinstance(c.get("bytes"), (int, float)) else 0
+            if n > size[i][j] or (n == size[i][j] and r.value > m[i][j]):
+                m[i][j], size[i][j] = r.value, n
+        b.figures.append(Figure("fleet_p2p", "Peer-to-peer bandwidth, source row to destination column (GB/s), at "
+                                             "the largest message measured for the pair.",
                                 plots.matrix_chart(ends, m, "p2p bandwidth", "GB/s")))
         vals = [v for row in m for v in row if v is not None]
         if vals:
-            b.paragraphs.append(f"p2p: {len(vals)} pair(s), {min(vals):.1f} .. {max(vals):.1f} GB/s "
-                                f"(median {statistics.median(vals):.1f}).")
+            med = format_value(statistics.median(vals), "GB/s")
+            b.paragraphs.append(f"p2p: {len(vals)} pair(s), {format_value(min(vals), 'GB/s')} .. "
+                                f"{format_value(max(vals), 'GB/s')} (median {med}).")
     return b

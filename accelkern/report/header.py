@@ -29,7 +29,8 @@ def block(run: Run, notes: list[str] | None = None) -> Block:
     items = []
     dev = h.get("device") or "?"
     sms = _values(hs, "sms")
-    items.append(["device", f"{dev} ({h.get('device_kind') or '?'})" + (f", {sms} {facts.device_word(h)}" if sms else "")
+    items.append(["device", f"{dev} ({h.get('device_kind') or '?'})"
+                  + (f", {sms} {facts.device_word(h)}" if sms else "")
                   + (f", {h['compute_capability']}" if h.get("compute_capability") else "")])
     clocks = [r.sm_clock_mean_mhz for r in rows if r.sm_clock_mean_mhz]
     if clocks:

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 from accelkern.errors import AccelkernError
-from accelkern.results import ROW_FIELDS, RunHeader, Row
+from accelkern.results import ROW_FIELDS, Row, RunHeader
 
 # run-environment fields every row repeats (results.RunHeader.ROW_ENV): a header can be rebuilt from them
 ENV_FIELDS = RunHeader.ROW_ENV
@@ -159,26 +159,49 @@ class Run:
         return times[0][:10] if times and times[0] else None
 
 
-def _run_key(src: Source, merge: bool) -> tuple:
-    h = src.header or {}
-    date = None if merge else (h.get("time_utc") or "")[:10] or None
-    return (src.device, h.get("host"), date)
+RUN_GAP_S = 6 * 3600   # files of one device and host more than this apart (by header time) are separate runs
+
+
+def _time(src: Source) -> float | None:
+    from datetime import datetime
+    t = (src.header or {}).get("time_utc")
+    try:
+        return datetime.fromisoformat(t).timestamp() if t else None
+    except ValueError:
+        return None
 
 
 def group_runs(sources: list[Source], merge: bool = False) -> list[Run]:
-    """Files grouped by (device, host, UTC date) in input order; `merge` ignores the date. At most two runs."""
-    groups: dict[tuple, list[Source]] = {}
+    """Files grouped into runs: one device on one host, split where consecutive files (by header time) are more
+    than RUN_GAP_S apart unless `merge`; in input order. At most two runs (shown side by side)."""
+    by_machine: dict[tuple, list[Source]] = {}
     for s in sources:
-        groups.setdefault(_run_key(s, merge), []).append(s)
+        by_machine.setdefault((s.device, (s.header or {}).get("host")), []).append(s)
+    groups: list[tuple[tuple, list[Source]]] = []
+    for key, srcs in by_machine.items():
+        timed = sorted((s for s in srcs if _time(s) is not None), key=_time)
+        segments = [[]]
+        for prev, cur in zip([None] + timed, timed):
+            if prev is not None and not merge and _time(cur) - _time(prev) > RUN_GAP_S:
+                segments.append([])
+            segments[-1].append(cur)
+        segments[0] = [s for s in srcs if _time(s) is None] + segments[0]
+        for seg in segments:
+            keep = [s for s in srcs if any(s is x for x in seg)]          # input order within a run
+            groups.append((key, keep))
     if len(groups) > 2:
-        what = "; ".join(f"{d or '?'} on {h or '?'}" + (f" {t}" if t else "") for d, h, t in groups)
+        what = "; ".join(f"{d or '?'} on {h or '?'} from {Run('', g).date or 'an unknown date'}"
+                         for (d, h), g in groups)
         raise AccelkernError(f"the inputs hold {len(groups)} different runs ({what}); the report shows one run, "
-                             "or two side by side: give the files of at most two (--merge joins different dates "
-                             "of one device)")
+                             "or two side by side: give the files of at most two (--merge joins runs of one device "
+                             "and host made at different times)")
     runs = []
-    for letter, ((device, host, date), srcs) in zip("AB", groups.items()):
-        label = f"{device or 'unknown device'}" + (f" on {host}" if host else "") + (f", {date}" if date else "")
-        runs.append(Run(f"{letter}: {label}" if len(groups) == 2 else label, srcs))
+    for letter, ((device, host), srcs) in zip("AB", groups):
+        run = Run("", srcs)
+        label = (f"{device or 'unknown device'}" + (f" on {host}" if host else "")
+                 + (f", {run.date}" if run.date else ""))
+        run.label = f"{letter}: {label}" if len(groups) == 2 else label
+        runs.append(run)
     return runs
 
 

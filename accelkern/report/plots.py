@@ -63,13 +63,15 @@ def claims_chart(groups: list[dict]) -> bytes:
             text = _short(b["value"]) + (f"\n{b['pct']:.0f}%" if b.get("pct") is not None else "")
             ax.text(x, b["value"] + 0.02 * top, text, ha="center", va="bottom", fontsize=7)
         ax.set_ylim(0, top * 1.28 if top > 0 else 1)
+        ax.set_xlim(-0.75, max(len(bars), 3) - 0.25)   # a lone bar stays a bar, not a block
         ax.set_xticks(list(xs))
         ax.set_xticklabels([b["label"] for b in bars], rotation=35, ha="right", fontsize=7)
         ax.set_title(g["title"], fontsize=9)
         ax.set_ylabel(g["unit"], fontsize=8)
         ax.tick_params(axis="y", labelsize=7)
         ax.grid(axis="y", alpha=0.3)
-    return _png(fig, left=0.07, right=0.99, bottom=0.9 / (3.0 * rows + 0.4), top=1 - 0.3 / (3.0 * rows + 0.4), wspace=0.42,
+    height = 3.0 * rows + 0.4
+    return _png(fig, left=0.07, right=0.99, bottom=0.9 / height, top=1 - 0.3 / height, wspace=0.42,
                 hspace=0.9)
 
 

@@ -45,7 +45,8 @@ def block(rows: list[Row], header: dict) -> Block | None:
             roofs.append({"kind": "compute", "value": sheet, "label": f"{dt} datasheet {sheet:.4g}", "style": "spec",
                           "group": dt})
         clock = facts.mean(p["row"].sm_clock_mean_mhz for p in pts if p["group"] == dt)
-        at = specs.peak_at_clock_tflops(arch, dt, header.get("sms") or 0, clock or 0) if cuda else None
+        at = specs.peak_at_clock_tflops(arch, dt, header.get("sms") or 0, clock or 0, header.get("device")) \
+            if cuda else None
         if at:
             roofs.append({"kind": "compute", "value": at, "label": f"{dt} at {clock:.0f} MHz {at:.4g}",
                           "style": "clock", "group": dt})

@@ -89,17 +89,19 @@ def mamf_block(rows: list[Row], header: dict) -> Block | None:
                 ("tile / cluster", f"{cfg.get('tile') or '-'} / {cfg.get('cluster') or '-'}"),
                 ("waves", _f(cfg.get("waves"), "{:.2f}") + (f" (wave efficiency {cfg['wave_eff']:.0%})"
                                                             if cfg.get("wave_eff") is not None else "")),
-                ("SM clock / power", f"{_f(winner.sm_clock_mean_mhz, unit=' MHz')} / {_f(winner.power_mean_w, unit=' W')}"
+                ("SM clock / power", f"{_f(winner.sm_clock_mean_mhz, unit=' MHz')} / "
+                                     f"{_f(winner.power_mean_w, unit=' W')}"
                                      + (f" of {winner.power_limit_w:.0f} W" if winner.power_limit_w else "")),
                 ("throttle", winner.throttle or "-"),
                 ("re-measures", ", ".join(format_value(r.value, metric) for r in remeasures) or "-"),
                 ("spread (max - min) / median", _f(winner.rel_stddev, "{:.1%}")),
-                ("search", f"{cfg.get('search') or '-'}: {cfg.get('shapes_tried', len(search))} shapes in "
-                           f"{_f(cfg.get('measuring_s'), '{:.0f}', ' s')} of measuring"),
+                ("search", (f"{cfg.get('search') or '-'}: {cfg.get('shapes_tried', len(search))} shapes in "
+                            f"{_f(cfg.get('measuring_s'), '{:.0f}', ' s')} of measuring")),
             ]
             if other:
                 items.append((f"other mode ({other.get('mode')})",
-                              f"{format_value(other.get('tflops'), metric)} at {_f(other.get('sm_clock_mhz'), unit=' MHz')}"
+                              f"{format_value(other.get('tflops'), metric)} at "
+                              f"{_f(other.get('sm_clock_mhz'), unit=' MHz')}"
                               f", {_f(other.get('power_w'), unit=' W')}" + (f", throttle {other['throttle']}"
                                                                             if other.get("throttle") else "")))
             if warm:
@@ -156,8 +158,8 @@ def _sweep_figure(group: list[Row], key, header: dict, b: Block, n: int):
             if at in x:
                 marks.append({"x": at, "y": meas[x.index(at)], "text": "algorithm switch"})
         png = plots.sweep_chart(x, meas, pred, at_peak, marks, varying[0], title, metric)
-        cap = (f"Measured {metric} along {varying[0]} beside the tile/wave model (time = a per-wave time fitted over the "
-               "sweep x ceil(waves) + a fixed cost); dips and algorithm switches annotated.")
+        cap = (f"Measured {metric} along {varying[0]} beside the tile/wave model (time = a per-wave time fitted over "
+               "the sweep x ceil(waves) + a fixed cost); dips and algorithm switches annotated.")
     else:
         sv = [((p.m, p.n, p.k), p.row.value) for p in pts]
         xs, ys, g, (dx, dy, fd, at) = _grid(sv)
