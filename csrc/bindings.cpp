@@ -616,7 +616,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // memory
   m.def("mem_copy", &mem_copy_tensor, py::arg("src"), py::arg("dst"), py::arg("n_bytes"), py::arg("vec"),
         py::arg("unroll"), py::arg("hint"), py::arg("threads"), py::arg("blocks"), py::arg("passes") = 1,
-        "dst[:n_bytes] = src[:n_bytes] with the copy kernel (vec bytes per access, hint 0 default / 1 streaming).");
+        "dst[:n_bytes] = src[:n_bytes] with the copy kernel (vec bytes per access, hint 0 default / 1 streaming / "
+        "2 L2 only).");
   m.def("mem_read", &mem_read_tensor, py::arg("src"), py::arg("n_bytes"), py::arg("partials"), py::arg("vec"),
         py::arg("unroll"), py::arg("hint"), py::arg("threads"), py::arg("blocks"), py::arg("passes") = 1,
         "partials[b] = block b's share of the checksum (32-bit word sum + tail bytes, mod 2^32) of src[:n_bytes].");

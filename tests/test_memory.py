@@ -293,8 +293,11 @@ def test_timing_caveat_names_too_few_samples_and_no_convergence():
     rule = timing.StopRule(min_samples=5, max_time_s=0.1, target_noise=0.01)
     one = Row(suite="hbm-sweep", name="read", samples=1, converged=False, stop_reason="max_time")
     assert mem.timing_caveat(one, rule) == "too few samples: 1 < 5 within 0.1 s (max_time); raise --time"
-    noisy = Row(suite="hbm", name="read", samples=40, converged=False, stop_reason="max_time", median_rel_stderr=0.034)
+    noisy = Row(suite="hbm", name="read", samples=40, converged=False, stop_reason="max_time", rel_stddev=0.034,
+                median_rel_stderr=0.02, criterion="nvbench")
     assert mem.timing_caveat(noisy, rule) == "not converged: noise 3.4% > 1.0% after 40 samples (max_time)"
+    noisy.criterion = "median-stderr"
+    assert mem.timing_caveat(noisy, rule) == "not converged: median error 2.0% > 1.0% after 40 samples (max_time)"
     good = Row(suite="hbm", name="read", samples=40, converged=True, stop_reason="converged")
     assert mem.timing_caveat(good, rule) is None
 

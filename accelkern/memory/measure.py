@@ -34,9 +34,12 @@ def timing_caveat(row: Row, rule: timing.StopRule) -> str | None:
         return (f"too few samples: {row.samples} < {rule.min_samples} within {rule.max_time_s:g} s "
                 f"({row.stop_reason}); raise --time")
     if row.converged is False:
-        noise = f"{row.median_rel_stderr:.1%}" if row.median_rel_stderr is not None else "?"
-        return (f"not converged: noise {noise} > {rule.target_noise:.1%} after {row.samples} samples "
-                f"({row.stop_reason})")
+        # the noise the rule's criterion judges: relative stddev (nvbench) or the median's relative std. error
+        median = getattr(row, "criterion", None) == "median-stderr"
+        value = row.median_rel_stderr if median else row.rel_stddev
+        noise = f"{value:.1%}" if value is not None and value == value else "?"
+        return (f"not converged: {'median error' if median else 'noise'} {noise} > {rule.target_noise:.1%} after "
+                f"{row.samples} samples ({row.stop_reason})")
     return None
 
 
