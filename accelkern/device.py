@@ -51,7 +51,7 @@ class DeviceInfo:
     def peak_at_clock_tflops(self, dtype: str, clock_mhz: float | None = None) -> float | None:
         """Architectural peak at `clock_mhz` (default: the max SM clock the driver reports)."""
         clock = clock_mhz or self.max_sm_clock_mhz
-        return specs.peak_at_clock_tflops(self.arch, dtype, self.sm_count or 0, clock or 0)
+        return specs.peak_at_clock_tflops(self.arch, dtype, self.sm_count or 0, clock or 0, product=self.name)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -35,7 +35,7 @@ def info(device, spec_name, as_json, list_specs):
             "spec_tflops": spec.peak(d) if spec else None,
             "at_max_clock_tflops": dev.peak_at_clock_tflops(d) if dev.kind == "cuda" else None,
             "at_current_clock_tflops": dev.peak_at_clock_tflops(d, cur_clock) if cur_clock else None,
-            "flop_per_clk_per_sm": specs.per_clock_per_sm(dev.arch, d),
+            "flop_per_clk_per_sm": specs.per_clock_per_sm(dev.arch, d, product=dev.name),
         }
     theo_bw = dev.theoretical_bandwidth_bytes_s()
     doc = {
