@@ -1,0 +1,101 @@
+"""figures: every derived number of a row (throughput, % of spec, peak at the observed clock and % of it,
+FLOP/clk/SM, bandwidth both ways, % of the theoretical bandwidth) from synthetic measurements, against
+values worked out by hand below."""
+import pytest
+
+from accelkern import figures, monitor, timing
+from accelkern.device import DeviceInfo
+from accelkern.results import Row
+from accelkern.specs import Spec
+
+# a made-up Hopper board: 132 SMs, HBM at 2619 MHz on a 6144-bit bus
+GPU = DeviceInfo(kind="cuda", index=0, name="test GPU", torch_device="cuda:0", compute_capability=(9, 0),
+                 sm_count=132, max_sm_clock_mhz=1980, mem_clock_mhz=2619, mem_bus_width_bits=6144)
+CPU = DeviceInfo(kind="cpu", index=0, name="test CPU", torch_device="cpu", sm_count=2)
+SPEC = Spec(key="test", name="Test GPU", vendor="x", arch="sm_90", sms=132, boost_clock_mhz=1980,
+            peaks_tflops={"bf16": 989.5, "int8": 1978.9}, memory_gb=141, memory_type="HBM3e", memory_bw_gbps=4800,
+            tdp_w=700, source="test")
+
+
+def _meas(samples, telemetry=None, busy=0.985, reason="converged"):
+    stats = timing.TimingStats.from_samples(samples, reason, 1.0, criterion="nvbench", busy_fraction=busy)
+    return timing.Measurement(stats, telemetry, {"timer": "cuda_events"})
+
+
+def _tel(**kw):
+    t = monitor.Telemetry(nvml=True, samples=3, sm_clock_mean_mhz=1755.0, sm_clock_min_mhz=1700.0,
+                          sm_clock_max_mhz=1800.0, mem_clock_mean_mhz=2619.0, power_mean_w=698.0, power_max_w=701.0,
+                          power_limit_w=700.0, temp_max_c=71.0, throttle_reasons=["power cap"],
+                          power_source=monitor.POWER_INSTANT)
+    for k, v in kw.items():
+        setattr(t, k, v)
+    return t
+
+
+def test_gemm_row_figures_by_hand():
+    flops = 2 * 8192 ** 3                                  # 1,099,511,627,776 FLOP
+    row = Row(suite="gemm", name="x", dtype="bf16", flops=flops)
+    figures.compute_row(row, _meas([1.6e-3, 1.5e-3, 1.4e-3], _tel()), GPU, SPEC, "bf16")
+    # median 1.5 ms: 1.0995116e12 / 1.5e-3 = 733.0078 TFLOPS; the fastest (1.4 ms) 785.3655
+    assert row.metric == "TFLOPS"
+    assert row.value == pytest.approx(733.00775, rel=1e-6)
+    assert row.value_best == pytest.approx(785.36545, rel=1e-6)
+    assert row.spec_value == 989.5
+    assert row.pct_of_spec == pytest.approx(74.0786, rel=1e-5)            # 733.0078 / 989.5
+    # at the observed 1755 MHz: 4096 FLOP/clk/SM x 132 SMs x 1.755e9 = 948.8794 TFLOPS
+    assert row.clock_peak == pytest.approx(948.87936, rel=1e-7)
+    assert row.pct_of_clock_peak == pytest.approx(77.2499, rel=1e-5)      # 733.0078 / 948.8794
+    # 733.0078e12 / (132 x 1.755e9) = 3164.153 FLOP per clock per SM (of 4096)
+    assert row.flop_per_clk_per_sm == pytest.approx(3164.153, rel=1e-6)
+    # timing and telemetry fields carried over
+    assert (row.median_ms, row.samples, row.stop_reason, row.criterion) == (pytest.approx(1.5), 3, "converged",
+                                                                            "nvbench")
+    assert row.busy_fraction == 0.985 and row.timer == "cuda_events"
+    assert (row.power_mean_w, row.sm_clock_mean_mhz, row.throttle, row.note) == (698.0, 1755.0, "power cap", None)
+
+
+def test_int8_is_tops_and_unknown_peak_says_why():
+    row = Row(suite="gemm", name="x", dtype="int8", flops=2e12)
+    figures.compute_row(row, _meas([1e-3, 1e-3]), GPU, SPEC, "int8")
+    assert row.metric == "TOPS" and row.value == pytest.approx(2000.0) and row.pct_of_spec == pytest.approx(
+        2000.0 / 1978.9 * 100)
+    assert row.clock_peak is None and row.sm_clock_mean_mhz is None     # no telemetry: no clock, no clock peak
+    row = Row(suite="gemm", name="x", dtype="fp8", flops=2e12)
+    figures.compute_row(row, _meas([1e-3]), GPU, SPEC, "fp8")
+    assert row.spec_value is None and row.pct_of_spec is None and "no fp8 rate" in row.note
+
+
+def test_averaged_power_is_named_and_missing_nvml_leaves_throttle_empty():
+    row = Row(suite="gemm", name="x", dtype="bf16", flops=1e12, note="best of 4")
+    tel = _tel(power_source=monitor.POWER_AVERAGE, note=monitor.AVERAGE_NOTE)
+    figures.compute_row(row, _meas([1e-3], tel), GPU, SPEC, "bf16")
+    assert row.note == "best of 4; " + monitor.AVERAGE_NOTE
+    row = Row(suite="gemm", name="x", dtype="bf16", flops=1e12)
+    figures.compute_row(row, _meas([1e-3], monitor.Telemetry(nvml=False, note="NVML not available")), GPU, SPEC,
+                        "bf16")
+    assert row.throttle is None and row.power_mean_w is None and row.note is None
+
+
+def test_cpu_rows_have_throughput_but_no_gpu_figures():
+    row = Row(suite="gemm", name="x", dtype="fp32", flops=2 * 256 ** 3)
+    figures.compute_row(row, _meas([2e-3, 3e-3, 4e-3], busy=None), CPU, None, "fp32")
+    assert row.value == pytest.approx(2 * 256 ** 3 / 3e-3 / 1e12)
+    assert row.spec_value is None and row.clock_peak is None and row.flop_per_clk_per_sm is None
+    assert row.busy_fraction is None
+
+
+def test_memory_row_both_conventions_and_percent_of_theoretical():
+    row = Row(suite="hbm", name="copy", bytes_read=2 ** 30, bytes_written=2 ** 30)
+    figures.memory_row(row, _meas([1.1e-3, 1.0e-3, 0.9e-3], _tel()), GPU, SPEC)
+    # read + written: 2^31 B / 1 ms = 2.147484 TB/s; one direction 1.073742 TB/s; fastest 2.386093 TB/s
+    assert row.metric == "TB/s"
+    assert row.value == pytest.approx(2.147483648, rel=1e-9)
+    assert row.one_direction == pytest.approx(1.073741824, rel=1e-9)
+    assert row.value_best == pytest.approx(2.386092942, rel=1e-8)
+    assert row.spec_value == 4.8 and row.pct_of_spec == pytest.approx(44.73924, rel=1e-6)
+    # theoretical: 2619e6 Hz x 768 B x 2 (DDR) = 4.022784 TB/s
+    assert row.theoretical_value == pytest.approx(4.022784, rel=1e-9)
+    assert row.pct_of_theoretical == pytest.approx(53.38302, rel=1e-6)
+    cpu = Row(suite="hbm", name="copy", bytes_read=1e9, bytes_written=0)
+    figures.memory_row(cpu, _meas([1.0]), CPU, SPEC)
+    assert cpu.spec_value is None and cpu.theoretical_value is None and cpu.value == pytest.approx(1e-3)
