@@ -419,6 +419,13 @@ def test_cli_help_and_bad_input(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_run_refuses_a_device_without_cuda():
+    from accelkern.device import get_device_info
+    from accelkern.errors import NoDevice
+    with pytest.raises(NoDevice, match="times CUDA kernels; this run is on cpu"):
+        next(P.run(P.SIMT_KERNELS[:1], get_device_info("cpu"), None, 5.0))
+
+
 def test_cli_dry_run_validates_options_without_a_device(monkeypatch):
     monkeypatch.setenv("ACCELKERN_DRY_RUN", "1")
     r = CliRunner().invoke(cli, ["peak", "--budget", "20", "--quick", "--dtype", "bf16,fp32", "--path", "wgmma,simt"])

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from accelkern import _ext, figures, specs, timing
-from accelkern.errors import AccelkernError
+from accelkern.errors import NoDevice
 from accelkern.peak.check import CheckResult, check_kernel
 from accelkern.peak.kernels import (PATH_LABEL, Config, PeakKernel, grid, kernel_note, launch_flops,
                                     unavailable)
@@ -258,7 +258,7 @@ def run(kernels: list[PeakKernel], device_info, spec, budget_s: float, quick: bo
         progress: Callable[[str], None] = lambda m: None) -> Iterator[KernelResult]:
     """Every kernel in turn, sharing budget_s (seconds) by the size of each one's sweep."""
     if device_info.kind != "cuda":
-        raise AccelkernError(f"accelkern peak times CUDA kernels; this run is on {device_info.kind} "
+        raise NoDevice(f"accelkern peak times CUDA kernels; this run is on {device_info.kind} "
                              f"(use a machine with an NVIDIA GPU, or `accelkern validate` for the CPU)")
     _ext.require()
     start = time.monotonic()
