@@ -719,11 +719,30 @@ def test_gpu_smoke_torch_cross_check_runs_the_same_layout_and_accumulation():
     assert 0 < th.busy_fraction <= 1
 
 
-def test_bench_summary_picks_the_fastest_correct_algorithm(tmp_path):
-    from accelkern.results import ResultWriter, RunHeader
+def _bench():
     spec = importlib.util.spec_from_file_location("gemm_dtypes", os.path.join(HERE, "..", "bench", "gemm_dtypes.py"))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_bench_script_dry_run_and_cpu_run(tmp_path):
+    bench = _bench()
+    out = tmp_path / "gemm"
+    r = CliRunner().invoke(bench.main, ["--dry-run", "--out", str(out)])
+    assert r.exit_code == 0 and "options ok" in r.output and not out.exists()
+    r = CliRunner().invoke(bench.main, ["--dry-run", "--dtypes", "fp4"])
+    assert r.exit_code == 2 and "fp4" in r.output
+    r = CliRunner().invoke(bench.main, ["--device", "cpu", "--dtypes", "fp32", "--shape", "48x40x56",
+                                        "--max-time", "0.2", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    line = r.output.strip().splitlines()[-1]
+    assert line.startswith("fp32") and "CUDA device" in line and "torch" in line
+
+
+def test_bench_summary_picks_the_fastest_correct_algorithm(tmp_path):
+    from accelkern.results import ResultWriter, RunHeader
+    bench = _bench()
     w = ResultWriter(str(tmp_path), RunHeader(command="gemm", device="test", device_kind="cuda"), stem="gemm")
     fast_wrong = _row(900.0, 3, "64x64")
     fast_wrong.correct = False
@@ -735,3 +754,4 @@ def test_bench_summary_picks_the_fastest_correct_algorithm(tmp_path):
     text = bench.summarize([str(tmp_path)])
     line = text.splitlines()[1]
     assert "781.0" in line and "256x128" in line and "710.0" in line and "1.10" in line and "900" not in line
+    assert "busy" in text.splitlines()[0]

@@ -422,8 +422,8 @@ def test_cuda_events_path_and_l2_flush_structure():
 
 
 @pytest.mark.gpu
-@pytest.mark.smoke
 def test_back_to_back_gemm_reports_busy_fraction_and_criterion():
+    """Structure only: the >= 0.97 busy fraction of back-to-back bf16 8192^3 is a device_check verdict."""
     import torch
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
