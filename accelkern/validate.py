@@ -138,22 +138,29 @@ def run(device: DeviceInfo, spec: Spec | None, budget_s: float, emit: Callable[[
 VALIDATE_GEMM_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 
 
-def gemm_size(device: DeviceInfo, dtype: str) -> int:
-    """Square size for a device: 8192 on a GPU; on a CPU the power of two (256..4096) at which one
-    call takes >= 20 ms, so the measurement is not dominated by call overhead."""
+GPU_GEMM_SIZE = 8192
+CPU_GEMM_SIZES = (256, 4096)    # smallest and largest square size on other devices
+SAMPLES_PER_ROW = 12            # a row's slice of the budget should hold about this many calls
+MAX_CALL_S = 0.25               # and no call may take longer than this
+
+
+def gemm_size(device: DeviceInfo, dtype: str, slice_s: float) -> tuple[int | None, str]:
+    """(square size, how it was chosen): 8192 on a GPU; elsewhere the largest power of two whose call,
+    predicted from a warmed probe (torch_backend.affordable_size), fits the row's slice of the budget
+    (slice / 12 calls, at most 0.25 s). The slice comes from the planned share, not from time left, and
+    the power-of-two grid moves 8x the work per step, so two runs on one machine choose the same size.
+    None when even the smallest size cannot fit (the reason is the second element)."""
     if device.kind == "cuda":
-        return 8192
-    n = 256
-    while n < 4096:
-        g = torch_backend.TorchGemm(dtype, n, n, n, device.torch_device, slots=1)
-        t0 = time.perf_counter()
-        g(0)
-        dt = time.perf_counter() - t0
-        g.close()
-        if dt >= 0.02:
-            break
-        n *= 2
-    return n
+        return GPU_GEMM_SIZE, "fixed size on a GPU"
+    cap = min(MAX_CALL_S, slice_s / SAMPLES_PER_ROW)
+    lo, hi = CPU_GEMM_SIZES
+    n = torch_backend.affordable_size(dtype, device.torch_device, cap, min_size=lo, max_size=hi)
+    p = torch_backend.probe(dtype, device.torch_device)
+    rate = f"a warmed {p.size}^3 call took {p.call_s * 1e3:.3g} ms"
+    if n is None:
+        return None, (f"a {lo}^3 call would take {p.predict_s(lo, lo, lo):.2g} s, above the {cap:.2g} s per call "
+                      f"this budget allows ({rate}; torch may emulate {dtype} here)")
+    return n, f"largest power of two with a predicted call <= {cap * 1e3:.3g} ms ({rate})"
 
 
 def torch_gemm_rows(ctx: Context) -> Iterator[Row]:
@@ -164,7 +171,16 @@ def torch_gemm_rows(ctx: Context) -> Iterator[Row]:
         if why:
             yield Row(suite="gemm-torch", name="torch", dtype=dtype, backend="torch", status="skipped", note=why)
             continue
-        n = gemm_size(dev, dtype)
+        try:
+            n, how = gemm_size(dev, dtype, ctx.budget_s / len(dtypes))
+        except Unavailable as exc:
+            yield Row(suite="gemm-torch", name="torch", dtype=dtype, backend="torch", status="skipped",
+                      note=str(exc))
+            continue
+        if n is None:
+            yield Row(suite="gemm-torch", name="torch", dtype=dtype, backend="torch", status="skipped",
+                      note=f"too slow for this budget: {how}")
+            continue
         g = torch_backend.TorchGemm(dtype, n, n, n, dev.torch_device, cache_bytes=dev.l2_bytes)
         try:
             ok, err, tol = g.check()
@@ -172,7 +188,7 @@ def torch_gemm_rows(ctx: Context) -> Iterator[Row]:
             meas = timing.measure(g, dev.torch_device, slots=g.slots, rule=ctx.rule(len(dtypes) - i))
             row = Row(suite="gemm-torch", name=g.name, dtype=dtype, shape=str(g.shape), layout=g.layout,
                       backend="torch", kernel=g.name, flops=g.shape.flops, correct=ok, max_error=err,
-                      tolerance=tol, config={"slots": g.slots})
+                      tolerance=tol, config={"slots": g.slots, "size_choice": how})
             sd = torch_backend.spec_dtype(dtype, dev.kind, dev.compute_capability)
             yield figures.compute_row(row, meas, dev, ctx.spec, sd)
         finally:
