@@ -570,7 +570,8 @@ def _measure_events(fn, layer, slots, rule, warmup_s, warmup_calls, l2_flush, fl
             "calls_per_sample": 1, "criterion": rule.criterion}
     with layer.scope():
         # warm-up: module load, handle creation, clocks ramping
-        t_end = clock() + warmup_s
+        t0 = clock()
+        t_end = t0 + warmup_s
         i = 0
         while i < warmup_calls or clock() < t_end:
             fn(i % slots)
@@ -578,6 +579,7 @@ def _measure_events(fn, layer, slots, rule, warmup_s, warmup_calls, l2_flush, fl
             if i % 8 == 0:
                 layer.synchronize()
         layer.synchronize()
+        warm_call_s = (clock() - t0) / max(i, 1)   # host view of one call: sizes the first batch
 
         calls_per_sample, body = 1, fn
         if graph and layer.can_capture:
@@ -591,8 +593,9 @@ def _measure_events(fn, layer, slots, rule, warmup_s, warmup_calls, l2_flush, fl
         queue = _Queue(layer, body, slots, flusher if l2_flush else None, i)
         tracker = rule.tracker(calls_per_sample)
         first = last = None
-        per_call_s = None   # device seconds per body call, from the last collected batch
-        size = FIRST_BATCH
+        per_call_s = warm_call_s * calls_per_sample   # device seconds per body call (then: the last batch's)
+        # long calls start with short batches, so a bound is overrun by at most about one call
+        size = max(1, min(FIRST_BATCH, int(BATCH_TARGET_S / max(per_call_s, 1e-9))))
         reason = None
         if mon:
             mon.start()
@@ -606,7 +609,7 @@ def _measure_events(fn, layer, slots, rule, warmup_s, warmup_calls, l2_flush, fl
                 # queue the next batch before waiting on this one, unless it would overrun a bound
                 nxt = None
                 queued = tracker.n + len(pending)
-                ahead_s = len(pending) * (per_call_s or 0.0)
+                ahead_s = len(pending) * per_call_s
                 if queued < rule.max_samples and clock() - start_wall + ahead_s < rule.max_time_s:
                     nxt = queue.enqueue(min(size, rule.max_samples - queued))
                 times = _collect(pending, calls_per_sample)

@@ -381,6 +381,13 @@ def test_max_time_bounds_the_wall_time_within_one_batch():
     assert 0.05 <= m.stats.wall_s <= 0.05 + timing.BATCH_TARGET_S + 2e-3
 
 
+def test_long_calls_start_with_short_batches():
+    rule = timing.StopRule(min_samples=10, min_time_s=0, max_time_s=1.0)
+    m, gpu, _ = _fake_measure([0.5, 0.51] * 20, rule)   # half-second calls: one per batch from the start
+    assert m.stats.stop_reason == "max_time" and m.stats.n == 2
+    assert m.stats.wall_s <= 1.0 + 0.51
+
+
 def test_quick_call_and_graph_sizing_rule():
     gpu = FakeGpu()
     assert timing.quick_call_s(gpu.workload([3e-4] * 6), "cuda", calls=5, layer=FakeLayer(gpu)) == pytest.approx(3e-4)
