@@ -35,8 +35,8 @@ GPU_SHAPE = 8192
               help="Run the heuristic's I-th algorithm (0 = its first choice) instead of the first.")
 @click.option("--layout", default="tn", show_default=True, type=click.Choice(["tn", "nn", "nt", "tt"]),
               help="op(A) op(B) in cuBLAS's column-major terms (t = transposed). tn stores A as row-major [M,K] "
-                   "and B as row-major [N,K] (both K-contiguous): the only fp8 and int8 layout below sm_100 "
-                   "(int8 also needs M and K multiples of 4). torch is always timed in tn.")
+                   "and B as row-major [N,K] (both K-contiguous): the only fp8 layout below sm_100 and the only "
+                   "int8 one (IMMA; int8 also needs M and K multiples of 4). torch is always timed in tn.")
 @click.option("--fp8-out", type=click.Choice(["bf16", "fp16", "fp32"]), default=None,
               help="Output dtype of fp8 GEMMs  [default: bf16].")
 @click.option("--fp8-fast-accum/--no-fp8-fast-accum", default=True, show_default=True,
