@@ -250,6 +250,7 @@ def test_sweep_sizes_cover_1mib_to_4gib_in_log_steps():
 def test_sweep_sizes_on_whole_tiles():
     from accelkern.memory.sweep import _on_tiles
     assert _on_tiles([1 << 20, 1482910, 100, 40000], 32768) == [100, 32768, 1 << 20, 1474560]
+    assert _on_tiles([1 << 20, 1490000], 32768, capacity=1490000) == [1 << 20, 1474560]   # 1507328 > capacity
 
 
 def _curve(l2, hi=10.0, lo=4.0, settled=True):
@@ -612,7 +613,8 @@ def test_cli_size_larger_than_free_memory_is_one_line(tmp_path):
 @pytest.mark.parametrize("args,msg", [
     (["--vec", "12"], "--vec '12' not allowed"), (["--size", "lots"], "not understood"),
     (["--hint", "nt"], "--hint 'nt' not allowed; use default, stream, l2"),
-    (["--tune", "--sweep"], "separate runs"), (["--sweep", "--sweep-min", "2MiB", "--sweep-max", "1MiB"], "sweep range"),
+    (["--tune", "--sweep"], "separate runs"),
+    (["--sweep", "--sweep-min", "2MiB", "--sweep-max", "1MiB"], "sweep range"),
     (["--device", "cuda:x"], "malformed"), (["--json", "--csv"], "exclusive"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, msg):
@@ -966,7 +968,8 @@ def test_emulated_tune_tries_every_candidate_and_picks_the_fastest(monkeypatch, 
 
     def fake_measure(w, info, spec, rule, plan, check=True, flusher=None):
         s = w.shape  # separable, so the coordinate search must reach the global optimum
-        v = speed["unroll"][s.unroll] * speed["threads"][s.threads] * (1 + s.blocks_per_sm / 100) * speed["hint"][s.hint]
+        v = speed["unroll"][s.unroll] * speed["threads"][s.threads] * (1 + s.blocks_per_sm / 100)
+        v *= speed["hint"][s.hint]
         return Row(suite="hbm", name=w.kernel, value=v, metric="TB/s")
     monkeypatch.setattr(tune_mod, "measure_workload", fake_measure)
     tr = mem.tune_kernel("copy", 1 << 20, info, None)

@@ -44,6 +44,7 @@ HBM_COLUMNS = (
     tables.Column("% spec", lambda r: r.pct_of_spec, "{:.1f}"),
     tables.Column("% theo", lambda r: r.pct_of_theoretical, "{:.1f}"),
     tables.Column("spread", lambda r: r.rel_stddev, "{:.1%}"),
+    tables.Column("busy", lambda r: getattr(r, "busy_fraction", None), "{:.0%}"),
     tables.Column("SM MHz", lambda r: r.sm_clock_mean_mhz, "{:.0f}"),
     tables.Column("mem MHz", lambda r: r.mem_clock_mean_mhz, "{:.0f}"),
     tables.Column("power W", lambda r: r.power_mean_w, "{:.0f}"),
@@ -59,7 +60,7 @@ HBM_SWEEP_COLUMNS = (
     tables.Column("passes", lambda r: (r.config or {}).get("passes")),
     tables.Column("samples", lambda r: r.samples),
     tables.Column("settled", lambda r: (r.config or {}).get("timing_settled")),
-) + HBM_COLUMNS[3:]
+) + tuple(c for c in HBM_COLUMNS[3:] if c.title not in ("1-dir", "% theo", "busy", "mem MHz"))  # room for the note
 
 
 @click.command()
@@ -81,7 +82,8 @@ HBM_SWEEP_COLUMNS = (
                    "(the sweep uses the first one listed; another one's rows say L1 may serve them).")
 @click.option("--threads", type=int, default=None, help="Threads per block, a multiple of 32 up to 1024 (default 512).")
 @click.option("--blocks-per-sm", type=int, default=None,
-              help="Blocks per SM; grid = SMs x this (default: as many as are resident at once, from the occupancy API).")
+              help="Blocks per SM; grid = SMs x this (default: as many as are resident at once, from the occupancy "
+                   "API).")
 @click.option("--unroll", type=int, default=None,
               help="Independent accesses in flight per thread and input: 1, 2, 4 or 8 (default: the smallest >= 2 "
                    "that puts 128 KiB of loads in flight per SM).")

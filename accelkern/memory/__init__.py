@@ -43,4 +43,16 @@ from accelkern.memory.validate_suite import register as _register_suite
 from accelkern.memory.workloads import (GUARD_BYTES, KernelWorkload, MemcpyWorkload, TorchWorkload, Workload,
                                         make_workload)
 
+__all__ = ["COLD_HINTS", "CPU_SET_CAP", "CUDA_ONLY", "DEFAULT_SIZE", "DEFAULT_THREADS", "GUARD_BYTES", "HINTS",
+           "HOT_HINT", "HOT_TARGET_BYTES", "IN_FLIGHT_TARGET", "KERNEL_HELP", "KERNELS", "LINK_KERNELS",
+           "LOADS_PER_ITEM", "OWN_KERNELS", "THREADS_CHOICES", "TRIAD_SCALAR", "TUNE_RULE", "UNROLLS", "VECS",
+           "WRITE_PATTERN", "as_int32", "available_bytes", "cache_bytes", "cache_plan", "cache_transition",
+           "CachePlan", "checksum", "choose_launch", "cpu_default_size", "cpu_set_cap", "default_size",
+           "default_unroll", "device_launch", "filled_with", "host_available_bytes", "hot_passes", "KernelWorkload",
+           "LaunchShape", "make_workload", "max_buffers", "measure_workload", "MemcpyWorkload", "parse_choices",
+           "parse_kernels", "partials_sum", "pattern_bytes", "plan_for", "plot_sweep", "poison_fill_",
+           "require_memory", "run_kernel", "run_sweep", "settled", "size_text", "summary_lines", "sweep_sizes",
+           "SweepPoint", "timing_caveat", "TorchWorkload", "traffic", "Traffic", "transition_line", "triad_error",
+           "tune_kernel", "TuneResult", "TuneTrial", "validate_size", "Workload"]
+
 _register_suite()

@@ -126,7 +126,7 @@ def read_caches(root: str = SYSFS_CPU, cpus=None) -> CpuCaches:
             continue
         for e in entries:
             d = os.path.join(base, e)
-            kind, level, size = _read(os.path.join(d, "type")), _read(os.path.join(d, "level")), _read(os.path.join(d, "size"))
+            kind, level, size = (_read(os.path.join(d, name)) for name in ("type", "level", "size"))
             if kind is None or level is None or size is None or kind.lower() == "instruction":
                 continue
             try:

@@ -42,9 +42,17 @@ class SweepPoint:
     settled: bool = True   # enough samples and converged: only settled points feed cache_transition
 
 
-def _on_tiles(sizes: list[int], tile: int) -> list[int]:
-    """Sizes of at least one tile rounded to whole tiles, so the hot calls run no scalar tail code."""
-    return sorted({max(tile, round(s / tile) * tile) if s >= tile else s for s in sizes})
+def _on_tiles(sizes: list[int], tile: int, capacity: int | None = None) -> list[int]:
+    """Sizes of at least one tile rounded to whole tiles (down where rounding up would pass `capacity`), so
+    the hot calls run no scalar tail code."""
+    out = set()
+    for s in sizes:
+        if s >= tile:
+            s = max(tile, round(s / tile) * tile)
+            if capacity is not None and s > capacity:
+                s = max(tile, capacity // tile * tile)
+        out.add(s)
+    return sorted(out)
 
 
 def run_sweep(kernel: str, sizes: list[int], info: DeviceInfo, spec, rule: timing.StopRule, *, vec=16,
@@ -60,7 +68,7 @@ def run_sweep(kernel: str, sizes: list[int], info: DeviceInfo, spec, rule: timin
     w = make_workload(kernel, hi, info, vec=vec, hint=hint, threads=threads, blocks_per_sm=blocks_per_sm,
                       unroll=unroll)
     if isinstance(w, KernelWorkload):
-        sizes = [s for s in _on_tiles(sizes, w.shape.tile_bytes) if s <= w.capacity.buffer_bytes]
+        sizes = _on_tiles(sizes, w.shape.tile_bytes, w.capacity.buffer_bytes)
     plan = CachePlan(1, False, "hot: one set reused; sizes within the cache are served from it")
     l1_note = None
     if isinstance(w, KernelWorkload) and w.shape.hint != HOT_HINT:

@@ -228,7 +228,8 @@ class TorchWorkload(_Buffers, Workload):
             self.result = [[None, None] for _ in range(self.slots)]  # per slot: max word, max tail byte
         elif k == "write":
             tail = torch.tensor(pattern_bytes(WRITE_PATTERN, 4 * w, n - 4 * w), dtype=torch.uint8, device=self.device)
-            self._views = [(self.dst[i][:4 * w].view(torch.int32), self.dst[i][4 * w:n], tail) for i in range(self.slots)]
+            self._views = [(self.dst[i][:4 * w].view(torch.int32), self.dst[i][4 * w:n], tail)
+                           for i in range(self.slots)]
         else:
             e = n // 4
             self._views = [(self.a[i][:e], self.b[i][:e], self.c[i][:e]) for i in range(self.slots)]
