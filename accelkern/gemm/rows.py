@@ -15,6 +15,7 @@ from accelkern.gemm.workloads import CublasGemm, CublasLtGemm
 from accelkern.results import Row
 
 SHORT_CALL_S = 50e-6   # calls shorter than this are timed as CUDA-graph replays (unless flushed)
+SMALL_PROBLEM = 128 ** 3   # M*N*K up to this needs no call-time probe (even emulated fp8 takes ~40 ms)
 
 
 @dataclass
@@ -172,7 +173,7 @@ def cublas_rows(req: GemmRequest, device_info, spec, rule=None, progress=lambda 
 def torch_call_cap(dtype: str, device: str, m: int, n: int, k: int, max_call_s: float) -> str | None:
     """Why one torch call of this shape would take longer than `max_call_s` on a device other than a CUDA
     GPU (predicted from a warmed probe), with the largest square that fits; None when it fits."""
-    if str(device).startswith("cuda"):
+    if str(device).startswith("cuda") or m * n * k <= SMALL_PROBLEM:
         return None
     p = torch_backend.probe(dtype, device)
     pred = p.predict_s(m, n, k)
