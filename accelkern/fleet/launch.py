@@ -121,6 +121,11 @@ def post_mortem(opts: FleetOptions, work: str, rc: int) -> int:
         if r in states:
             identities[r] = {"host": states[r]["host"], "node": states[r]["node"]}
     missing = {r: why for r in range(n) if (why := _culprit(states.get(r), rc))}
+    if n > 1 and len(missing) == n and len({states.get(r, {}).get("phase") for r in range(n)}) == 1:
+        phase = states.get(0, {}).get("phase")
+        missing = {r: f"ended during '{phase}' with every other rank: a collective timed out and torch ended all "
+                      f"ranks (NCCL's watchdog does), so no single rank can be named; see torchrun's report above"
+                   for r in range(n)}
     lost = {r: rec["message"] for r, rec in states.items() if rec.get("state") in (state.LOST_PEERS, state.STOPPED)
             and r not in missing}
     if not headers:

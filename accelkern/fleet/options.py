@@ -109,7 +109,7 @@ class FleetOptions:
             a.append("--relay")
         return a
 
-    def for_ranks(self, rank_dir: str | None) -> "FleetOptions":
+    def for_ranks(self, rank_dir: str | None) -> FleetOptions:
         """What --local passes on: files in `rank_dir` (when --out is not given), exit code relayed."""
         return replace(self, rank_dir=None if self.out else rank_dir, relay=True, local=None)
 
@@ -149,8 +149,8 @@ def parse(*, device=None, suites=None, budget=60.0, tolerance=5.0, timeout=300.0
                              f"--suite '{suites}' has none")
     if local is not None and local < 1:
         raise AccelkernError(f"--local {local}: give the number of ranks to start (1 or more)")
-    opts = FleetOptions(device=None if device in (None, "", "auto") else device, suites=wanted, budget_s=float(budget), tolerance_pct=float(tolerance),
-                        timeout_s=float(timeout), sizes=sweep, p2p_size=pair, gemm_shape=shape, gemm_dtype=gemm_dtype,
+    opts = FleetOptions(device=None if device in (None, "", "auto") else device, suites=wanted,
+                        budget_s=float(budget), tolerance_pct=float(tolerance), timeout_s=float(timeout), sizes=sweep, p2p_size=pair, gemm_shape=shape, gemm_dtype=gemm_dtype,
                         self_test=self_test, self_test_rank=self_test_rank, spec_name=spec_name, as_json=as_json,
                         out=out, local=local, rank_dir=rank_dir, relay=relay)
     if local is not None:

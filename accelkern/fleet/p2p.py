@@ -6,6 +6,8 @@ are compared with the median of their own class.
 """
 from __future__ import annotations
 
+import math
+
 from accelkern import figures
 from accelkern.fleet import loop
 from accelkern.fleet.collectives import check_indices, elements, pattern, value
@@ -54,7 +56,7 @@ def rows(ctx, emit) -> None:
         if me == dst:
             idx = check_indices(count, seed=src * 1000 + dst)
             got = buf[torch.tensor(idx, device=device)].cpu().tolist()
-            err = max(abs(g - value(src, j)) if g == g else float("inf") for g, j in zip(got, idx))
+            err = max(float("inf") if math.isnan(g) else abs(g - value(src, j)) for g, j in zip(got, idx))
             ok = err == 0.0
         meas = loop.measure(op, device, per, active=me in (src, dst))
         if me == dst:

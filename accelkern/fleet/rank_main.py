@@ -20,6 +20,12 @@ from accelkern.results import ResultWriter, progress, to_json
 from accelkern.tables import header_line
 
 EXIT_STOPPED = 128 + signal.SIGTERM
+LOST_GRACE_S = 30.0
+
+
+class FleetError(AccelkernError):
+    """This rank could not take part in the fleet (store or process group unreachable): exit code 1."""
+    exit_code = 1
 
 
 def _device(env: RankEnv, kind: str | None):
@@ -77,7 +83,8 @@ class Rank:
         self.writer.write(row)
 
     def _on_sigterm(self, signum, frame):
-        self.state.set(state=state.STOPPED, message="stopped by a signal (the launcher ends the fleet when a rank fails)")
+        self.state.set(state=state.STOPPED,
+                       message="stopped by a signal (the launcher ends the fleet when a rank fails)")
         os._exit(EXIT_STOPPED)
 
     def run(self) -> int:
@@ -87,8 +94,12 @@ class Rank:
         try:
             if env.world_size > 1:
                 self.state.set("rendezvous")
-                self.store = connect(env, "nccl" if self.device.type == "cuda" else "gloo", opts.timeout_s,
-                                     self.device)
+                try:
+                    self.store = connect(env, "nccl" if self.device.type == "cuda" else "gloo", opts.timeout_s,
+                                         self.device)
+                except RuntimeError as exc:
+                    raise FleetError(f"rank {env.rank}: could not join the fleet at {env.master_addr}:"
+                                     f"{env.master_port}: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
                 self.store.post_json("id", self.ident)
                 identities, missing = self.store.collect_json("id", "start-up")
                 if missing:
@@ -149,6 +160,10 @@ class Rank:
                    "missing": {str(k): v for k, v in self.missing.items()},
                    "rows": [gather.row_payload(r) for r in self.rows]}
         if env.rank != 0:
+            if 0 in self.missing:   # nobody will print the fleet: say so here
+                where = (f"; this rank's rows are in {state.rows_path(opts.files_dir, env.rank)}"
+                         if opts.files_dir else "")
+                click.echo(f"Error: rank {env.rank}: rank 0 {self.missing[0]}{where}", err=True)
             try:
                 self.store.post_json("rows", payload)
             except Exception as exc:   # rank 0 (or the store) is gone: this rank's rows stay in its file
@@ -156,7 +171,7 @@ class Rank:
                 self.state.set("gather", state.LOST_PEERS, str(exc))
                 return 1
             self.state.set("gather", state.DONE if not self.lost else state.LOST_PEERS, self.lost)
-            return 0
+            return 1 if 0 in self.missing else 0
         return self._rank0(payload)
 
     def _rank0(self, mine: dict) -> int:
@@ -165,7 +180,9 @@ class Rank:
         if env.world_size > 1:
             self.state.set("gather")
             known = tuple(sorted(self.missing))
-            others, missing = self.store.collect_json("rows", "result gathering", skip=known + (0,))
+            # after a lost collective the survivors time out together: they post within seconds, not a timeout
+            wait = min(opts.timeout_s, LOST_GRACE_S) if self.lost else opts.timeout_s
+            others, missing = self.store.collect_json("rows", "result gathering", wait, skip=known + (0,))
             got.update(others)
             missing = [r for r in missing if r != 0]
         known = {int(r): w for p in got.values() for r, w in p.get("missing", {}).items()}
@@ -225,6 +242,9 @@ def main(opts: FleetOptions) -> int:
         raise
     try:
         return rank.run()
+    except KeyboardInterrupt:
+        rank.state.set(state=state.STOPPED, message="interrupted (Ctrl-C)")
+        raise
     except BaseException as exc:
         if not isinstance(exc, SystemExit):
             rank.state.set(state=state.FAILED, message=f"{type(exc).__name__}: {exc}")

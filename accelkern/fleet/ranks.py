@@ -25,7 +25,8 @@ class MissingRanks(RuntimeError):
 
 @dataclass(frozen=True)
 class RankEnv:
-    """This process's place in the fleet; node = torchrun's node rank (GROUP_RANK), 0 without torchrun."""
+    """This process's place in the fleet; node = torchrun's node rank (GROUP_RANK), 0 without
+    torchrun."""
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -42,7 +43,7 @@ class RankEnv:
         return self.master_addr is not None
 
     @classmethod
-    def from_env(cls, env=None) -> "RankEnv":
+    def from_env(cls, env=None) -> RankEnv:
         env = os.environ if env is None else env
         host = socket.gethostname()
         if "RANK" not in env and "WORLD_SIZE" not in env:

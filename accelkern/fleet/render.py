@@ -98,8 +98,9 @@ def collectives_table(rows) -> list[str]:
             Column("factor", lambda d: d["factor"], "{:.4g}"), Column("slowest rank busbw", lambda d: d["slowest"]),
             Column("correct", lambda d: d["correct"]))
     sample = next(iter(groups.values()))[0]
-    return [f"fleet-collectives via {sample.backend}: median over ranks of each rank's median time (barrier to "
-            f"completion); busbw = algbw x factor (nccl-tests)", tables.text_table(lines, cols), ""]
+    title = (f"fleet-collectives via {sample.backend}: time = median over ranks of each rank's median time per "
+             f"call (samples of back-to-back calls, each after a barrier); busbw = algbw x factor (nccl-tests)")
+    return [title, tables.text_table(lines, cols), ""]
 
 
 def p2p_matrix(rows) -> list[str]:
@@ -135,9 +136,10 @@ def p2p_matrix(rows) -> list[str]:
 
 def verdict_lines(v, floors=outliers.FLOORS_PCT) -> list[str]:
     nodes = "; ".join(f"node {n} {e['host']}: ranks {','.join(str(r) for r in e['ranks'])}" for n, e in v.nodes.items())
-    out = [f"fleet: {v.world_size} rank(s) on {len(v.nodes)} node(s) ({nodes})",
-           f"flags: more than {v.tolerance_pct:g}% below the fleet median, or below a datasheet floor ("
-           + ", ".join(f"{s.split('-')[1]} {p:g}%" for s, p in floors.items()) + "; GPUs only)"]
+    floor_text = ", ".join(f"{s.split('-')[1]} {p:g}%" for s, p in floors.items())
+    flags = (f"flags: more than {v.tolerance_pct:g}% below the fleet median, or below a datasheet floor "
+             f"({floor_text}; GPUs only)")
+    out = [f"fleet: {v.world_size} rank(s) on {len(v.nodes)} node(s) ({nodes})", flags]
     for r, why in v.missing_why.items():
         out.append(f"MISSING rank {r}: {why}")
     for r, why in v.lost.items():

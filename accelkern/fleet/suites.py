@@ -13,8 +13,8 @@ does its work FACTOR times while the work counted stays once, so that rank's fig
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from accelkern import timing
 from accelkern.errors import Unavailable
@@ -140,8 +140,7 @@ def run_suite(name: str, ctx: FleetContext, slow_factor: int | None) -> Iterator
     guard = slowed_harness(slow_factor) if slow_factor else contextlib.nullcontext()
     with guard:
         try:
-            for row in SUITE_ROWS[name](ctx):
-                yield row
+            yield from SUITE_ROWS[name](ctx)
         except Unavailable as exc:
             yield Row(suite=name, name=name, status="skipped", note=str(exc))
         except Exception as exc:
