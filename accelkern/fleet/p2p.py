@@ -49,8 +49,7 @@ def rows(ctx, emit) -> None:
             op = lambda b=buf, s=src: dist.recv(b, s)
         else:
             buf, op = None, (lambda: None)
-        if me == dst:
-            ctx.progress(f"  p2p {src} -> {dst} {format_bytes(nbytes)}")
+        ctx.progress(f"  p2p {src} -> {dst} {format_bytes(nbytes)}")
         loop.timed_samples(op, 1, device)      # the checked transfer: dst's buffer starts as NaN
         ok, err = True, 0.0
         if me == dst:

@@ -171,6 +171,8 @@ class Rank:
                 self.state.set("gather", state.LOST_PEERS, str(exc))
                 return 1
             self.state.set("gather", state.DONE if not self.lost else state.LOST_PEERS, self.lost)
+            if not self.lost:
+                _close_group()
             return 1 if 0 in self.missing else 0
         return self._rank0(payload)
 
@@ -194,10 +196,16 @@ class Rank:
         headers = {r: p["header"] for r, p in got.items()}
         code = emit_fleet(opts, rows, headers, identities, env.world_size, why, lost)
         self.state.set("done", state.DONE)
-        if env.world_size > 1 and not missing and not lost:
-            import torch.distributed as dist
-            dist.destroy_process_group()
+        if env.world_size > 1 and not self.lost:
+            _close_group()
         return 0 if opts.relay else code
+
+
+def _close_group():
+    """A healthy rank leaves the process group (a lost one does not: tearing down a broken NCCL group can hang)."""
+    import torch.distributed as dist
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def emit_fleet(opts: FleetOptions, rows, headers: dict, identities: dict, world_size: int, missing: dict,
