@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from accelkern.commands.common import check_out_dir, dry_run_exit
+from accelkern.commands.common import Session, check_out_dir, dry_run_exit
 
 EPILOG = ("Exit codes: 0 no rank and no pair flagged, 1 a rank or pair flagged, a measurement failed or a rank "
           "went missing (with --self-test: the self-test failed), 2 usage or input error, 3 no usable device, "
@@ -86,4 +86,10 @@ def fleet(local, device, suites, budget, tolerance, timeout, sizes, p2p_size, ge
     else:
         with contextlib.redirect_stdout(io.StringIO()):   # only rank 0 speaks
             dry_run_exit("fleet")
-    sys.exit(rank_main.main(opts))
+    sys.exit(rank_main.main(opts, _rank_session))
+
+
+def _rank_session(device: str, spec_name: str | None):
+    """Device facts, matched datasheet and run header of one rank, as every command gets them."""
+    s = Session("fleet", device, spec_name, as_json=False, as_csv=False, out=None)
+    return s.info, s.spec, s.header

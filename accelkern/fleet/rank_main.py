@@ -51,12 +51,10 @@ def _device_id(info) -> str:
 
 
 class Rank:
-    def __init__(self, opts: FleetOptions, env: RankEnv):
-        from accelkern.commands.common import Session
+    def __init__(self, opts: FleetOptions, env: RankEnv, session):
         self.opts, self.env = opts, env
         self.device = _device(env, opts.device)
-        s = Session("fleet", str(self.device), opts.spec_name, as_json=False, as_csv=False, out=None)
-        self.info, self.spec, self.header = s.info, s.spec, s.header
+        self.info, self.spec, self.header = session(str(self.device), opts.spec_name)
         self.ident = {"rank": env.rank, "local_rank": env.local_rank, "world_size": env.world_size, "host": env.host,
                       "node": env.node, "device_id": _device_id(self.info), "device": self.info.name,
                       "driver": self.info.driver, "pid": os.getpid()}
@@ -238,12 +236,13 @@ def emit_fleet(opts: FleetOptions, rows, headers: dict, identities: dict, world_
     return verdict.exit_code
 
 
-def main(opts: FleetOptions) -> int:
-    """The rank entry (torchrun's `-m accelkern fleet`, or a 1-rank fleet without torchrun)."""
+def main(opts: FleetOptions, session) -> int:
+    """The rank entry (torchrun's `-m accelkern fleet`, or a 1-rank fleet without torchrun). `session(device,
+    spec_name) -> (DeviceInfo, Spec | None, RunHeader)` is the command layer's (so this one stays below it)."""
     env = RankEnv.from_env()
     try:
         opts.check_world(env.world_size)
-        rank = Rank(opts, env)
+        rank = Rank(opts, env, session)
     except AccelkernError as exc:
         if env.rank != 0 and exc.exit_code == 2:   # the same usage error on every rank: rank 0 says it
             sys.exit(exc.exit_code)
