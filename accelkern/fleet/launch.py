@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import click
 
@@ -21,6 +22,9 @@ from accelkern.fleet.options import FleetOptions
 from accelkern.results import progress, read_jsonl
 
 STOP_GRACE_S = 30.0
+RANK_STOP_S = 5.0
+VERDICT_GRACE_S = 10.0
+POLL_S = 0.2
 
 
 def torchrun_command(n: int, rank_argv: list[str]) -> list[str]:
@@ -65,23 +69,60 @@ def run_local(opts: FleetOptions) -> int:
     try:
         proc = subprocess.Popen(cmd, env=env)
         try:
-            rc = proc.wait()
+            rc = _wait(proc, work)
         except KeyboardInterrupt:
             interrupted = True
-            proc.send_signal(signal.SIGINT)
-            try:
-                rc = proc.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                rc = proc.wait()
+            rc = _stop(proc, signal.SIGINT, work)
         verdict = _read_verdict(work)
-        if rc == 0 and verdict is not None and not interrupted:
+        if verdict is not None and not interrupted:
             return int(verdict["exit_code"])
         code = post_mortem(opts, work, rc)
         return EXIT_INTERRUPTED if interrupted else code
     finally:
+        _kill_leftover_ranks(work)
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _wait(proc, work: str) -> int:
+    """torchrun's exit code. Once rank 0 has written the verdict, a rank still running is hung (rank 0 has
+    named it): torchrun, which waits for every rank, is stopped after a grace period."""
+    reported = None
+    while True:
+        rc = proc.poll()
+        if rc is not None:
+            return rc
+        if reported is None and os.path.exists(os.path.join(work, gather.VERDICT_FILE)):
+            reported = time.monotonic()
+        if reported is not None and time.monotonic() - reported > VERDICT_GRACE_S:
+            progress(f"rank 0 reported {VERDICT_GRACE_S:g} s ago and ranks are still running: stopping torchrun")
+            return _stop(proc, signal.SIGTERM, work)
+        time.sleep(POLL_S)
+
+
+def _stop(proc, sig, work: str) -> int:
+    """Asks torchrun to stop its ranks; a rank that does not stop (hung) is killed by pid, then torchrun."""
+    proc.send_signal(sig)
+    for wait_s, then in ((RANK_STOP_S, lambda: _kill_leftover_ranks(work)), (STOP_GRACE_S, proc.kill)):
+        try:
+            return proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            then()
+    return proc.wait()
+
+
+def _kill_leftover_ranks(work: str) -> None:
+    """Ranks run in sessions of their own; one torchrun could not stop (e.g. hung in the kernel) is killed
+    here, by the pid its state file gives, after checking the pid is still an accelkern process."""
+    for rec in state.read_states(work).values():
+        pid = rec.get("pid")
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"accelkern" not in f.read():
+                    continue
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, TypeError):
+            continue
 
 
 def _read_verdict(directory: str) -> dict | None:
