@@ -36,6 +36,7 @@ def test_busbw_factors_are_the_nccl_tests_ones():
     with pytest.raises(ValueError):
         collectives.busbw_factor("all_scatter", 4)
     assert collectives.elements(64 << 10, 3) == 16383 and collectives.elements(64 << 10, 3) % 3 == 0
+    assert collectives.size_label(64 << 10) == "64 KiB" and collectives.size_label(65532) == "65532 B"
 
 
 @pytest.mark.parametrize("n", [2, 3])

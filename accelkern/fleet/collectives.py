@@ -46,6 +46,15 @@ def bandwidths(collective: str, nbytes: int, seconds: float, n: int) -> tuple[fl
     return alg, alg * f, f
 
 
+def size_label(nbytes: int) -> str:
+    """'64 KiB' when the size is a whole binary unit, else the exact byte count ('65532 B' on 3 ranks)."""
+    text = format_bytes(nbytes)
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if text.endswith(unit):
+            return text if nbytes % scale == 0 else f"{nbytes} B"
+    return text
+
+
 def elements(nbytes: int, n: int) -> int:
     """fp32 elements of a buffer of about `nbytes`, a multiple of n so it splits into equal shards."""
     return max(n, nbytes // ELEMENT_BYTES // n * n)
@@ -156,17 +165,17 @@ def rows(ctx, emit) -> None:
         for size in sizes:
             count = elements(size, n)
             nbytes = count * ELEMENT_BYTES
-            ctx.progress(f"  {coll} {format_bytes(nbytes)}")
+            ctx.progress(f"  {coll} {size_label(nbytes)}")
             c = Collective(coll, count, env.rank, n, device)
             ok, err = c.check()
             meas = loop.measure(c, device, per, setup=c.setup)
             alg, bus, factor = bandwidths(coll, nbytes, meas.stats.median_s, n)
-            row = Row(suite="fleet-collectives", name=coll, dtype="fp32", shape=format_bytes(nbytes),
+            row = Row(suite="fleet-collectives", name=coll, dtype="fp32", shape=size_label(nbytes),
                       backend=backend, kernel=f"torch.distributed.{coll}", metric="GB/s", value=bus,
                       value_best=bandwidths(coll, nbytes, meas.stats.min_s, n)[1], correct=ok, max_error=err,
                       tolerance=0.0,
                       config={"collective": coll, "bytes": nbytes, "elements": count, "ranks": n,
-                              "algbw_gbps": alg, "busbw_gbps": bus, "busbw_factor": factor,
+                              "requested_bytes": size, "algbw_gbps": alg, "busbw_gbps": bus, "busbw_factor": factor,
                               "bytes_convention": "nccl-tests size (full buffer)", **meas.mode})
             figures.apply_measurement(row, meas)
             if not ok:

@@ -10,10 +10,9 @@ import math
 
 from accelkern import figures
 from accelkern.fleet import loop
-from accelkern.fleet.collectives import check_indices, elements, pattern, value
+from accelkern.fleet.collectives import check_indices, elements, pattern, size_label, value
 from accelkern.fleet.options import ELEMENT_BYTES
 from accelkern.results import Row
-from accelkern.units import format_bytes
 
 
 def pairs(n: int) -> list[tuple[int, int]]:
@@ -49,7 +48,7 @@ def rows(ctx, emit) -> None:
             op = lambda b=buf, s=src: dist.recv(b, s)
         else:
             buf, op = None, (lambda: None)
-        ctx.progress(f"  p2p {src} -> {dst} {format_bytes(nbytes)}")
+        ctx.progress(f"  p2p {src} -> {dst} {size_label(nbytes)}")
         loop.timed_samples(op, 1, device)      # the checked transfer: dst's buffer starts as NaN
         ok, err = True, 0.0
         if me == dst:
@@ -61,7 +60,7 @@ def rows(ctx, emit) -> None:
         if me == dst:
             gbps = nbytes / meas.stats.median_s / 1e9
             ids = ctx.identities
-            row = Row(suite="fleet-p2p", name="send/recv", dtype="fp32", shape=format_bytes(nbytes),
+            row = Row(suite="fleet-p2p", name="send/recv", dtype="fp32", shape=size_label(nbytes),
                       backend="nccl" if device.type == "cuda" else "gloo", kernel="torch.distributed.send/recv",
                       metric="GB/s", value=gbps, value_best=nbytes / meas.stats.min_s / 1e9, correct=ok,
                       max_error=err, tolerance=0.0,

@@ -8,8 +8,9 @@ from collections import defaultdict
 
 from accelkern import tables
 from accelkern.fleet import outliers
+from accelkern.fleet.collectives import size_label
 from accelkern.tables import Column
-from accelkern.units import format_bytes, format_value
+from accelkern.units import format_value
 
 _cfg = lambda key: (lambda r: (r.config or {}).get(key))
 
@@ -84,7 +85,7 @@ def collectives_table(rows) -> list[str]:
         ok = [r for r in g if r.value is not None]
         slow = min(ok, key=lambda r: r.value) if ok else None
         lines.append({
-            "collective": coll, "size": format_bytes(nbytes), "ranks": len(g),
+            "collective": coll, "size": size_label(nbytes), "ranks": len(g),
             "algbw": statistics.median(r.config["algbw_gbps"] for r in ok) if ok else None,
             "busbw": statistics.median(r.value for r in ok) if ok else None,
             "factor": g[0].config["busbw_factor"],
