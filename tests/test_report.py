@@ -325,6 +325,36 @@ def test_two_runs_side_by_side(tmp_path):
     assert (tmp_path / "ab_claims_b.png").exists()
 
 
+def test_row_conventions_by_hand():
+    from accelkern.report import claims, facts
+    cuda = {"device_kind": "cuda", "compute_capability": "sm_90"}
+    g = lambda dtype, shape: Row(suite="gemm", name="cublasLt", dtype=dtype, shape=shape, metric="TFLOPS", value=1.0)
+    assert facts.gemm_min_bytes(g("bf16", "8192x8192x8192")) == 3 * 8192 * 8192 * 2
+    assert facts.gemm_min_bytes(g("fp8", "8192x8192x8192")) == 2 * 8192 * 8192 + 8192 * 8192 * 2    # bf16 out
+    assert facts.gemm_min_bytes(g("int8", "4096x2048x1024")) == 4096 * 1024 + 1024 * 2048 + 4096 * 2048 * 4
+    assert facts.gemm_min_bytes(g("fp16", "64x32x16x3b")) == 3 * (64 * 16 + 16 * 32 + 64 * 32) * 2
+    assert facts.spec_dtype(g("fp64", "8x8x8"), cuda) == "fp64_tensor"
+    assert facts.spec_dtype(g("fp64", "8x8x8"), {"device_kind": "cpu"}) == "fp64"
+    assert facts.spec_dtype(g("fp8_e4m3_e5m2", "8x8x8"), cuda) == "fp8"
+    assert facts.spec_dtype(Row(suite="peak", name="HFMA2", dtype="fp16", config={"spec_dtype": "fp16_simt"}),
+                            cuda) == "fp16_simt"
+    hbm = lambda name: Row(suite="hbm", name=name)
+    assert [facts.memory_kernel(hbm(n)) for n in ("read: read/stream", "copy: ce", "copy: copy (torch cross-check)",
+                                                  "h2d")] == ["read", "ce", "torch", "h2d"]
+    assert facts.throttle_reasons(Row(suite="x", name="y", throttle="idle, power cap, none")) == ["power cap"]
+    cached = Row(suite="hbm", name="copy", config={"cache": "cold: 4 sets rotated (> 3x the 34.06 MiB cache)"})
+    assert facts.cache_bytes([cached], {}) == round(34.06 * 2**20)
+    # a CUDA run without NVML: the gap is stated without a clock, and says why
+    header = {"device_kind": "cuda", "compute_capability": "sm_90", "sms": 132, "spec": "NVIDIA H200 SXM 141GB",
+              "nvml": "NVML not available: install nvidia-ml-py"}
+    row = Row(suite="gemm", name="cublasLt", dtype="bf16", shape="8192x8192x8192", metric="TFLOPS", value=700.0,
+              flops=2.0 * 8192**3, correct=True)
+    (c,) = claims.compute_claims([row], header)
+    assert c.datasheet == 989.5 and c.at_clock is None
+    assert c.gap == (f"{100 * 700 / 989.5:.1f}% of the datasheet: no SM clock was recorded (NVML: NVML not "
+                     "available: install nvidia-ml-py), so the clock's share is unknown")
+
+
 # ---- bad input ------------------------------------------------------------------------------------------
 
 def test_directory_without_results_is_one_line_exit_2(tmp_path):

@@ -20,13 +20,10 @@ def _pct(v):
 
 def _transition(rows: list[Row]) -> int | None:
     """accelkern.memory's cache-to-memory transition of one kernel's sweep rows (bytes), over the points it
-    would use itself (its `settled` rule where it has one); None without two plateaus."""
+    uses itself (memory.settled: enough samples and converged); None without two plateaus."""
     from accelkern import memory
-    settled = getattr(memory, "settled", None)
-    pts = [(int(r.config["working_set_bytes"]), r.value, settled(r) if settled else True) for r in rows]
-    if settled is None:
-        return memory.cache_transition([memory.SweepPoint(ws, ws, v) for ws, v, _ok in pts])
-    return memory.cache_transition([memory.SweepPoint(ws, ws, v, ok) for ws, v, ok in pts])
+    ws = [int(r.config["working_set_bytes"]) for r in rows]
+    return memory.cache_transition([memory.SweepPoint(w, w, r.value, memory.settled(r)) for w, r in zip(ws, rows)])
 
 
 def block(rows: list[Row], header: dict) -> Block | None:

@@ -7,7 +7,6 @@ import re
 from accelkern import specs
 from accelkern.errors import AccelkernError
 from accelkern.results import Row
-from accelkern.units import parse_size
 
 GEMM_SUITES = ("gemm", "gemm-torch", "mamf", "waves")
 MEMORY_SUITES = ("hbm", "hbm-sweep")
@@ -133,13 +132,11 @@ def cache_bytes(rows: list[Row], header: dict) -> int | None:
     their config.cache text names ('... 3x the 50 MiB cache')."""
     if (header or {}).get("l2_bytes"):
         return int(header["l2_bytes"])
+    scale = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
     for r in rows:
         m = _CACHE.search(str((r.config or {}).get("cache") or ""))
-        if m:
-            try:
-                return parse_size(f"{m.group(1)}{m.group(2)}")
-            except AccelkernError:
-                continue
+        if m:   # format_bytes wrote it with 4 significant figures: '34.06 MiB'
+            return round(float(m.group(1)) * scale[m.group(2)])
     return None
 
 
