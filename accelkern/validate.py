@@ -118,8 +118,10 @@ def run(device: DeviceInfo, spec: Spec | None, budget_s: float, emit: Callable[[
                 if row.status == "skipped":
                     skipped.append(f"{s.name} {row.dtype or row.name}: {row.note}")
                 if clock() > hard_stop:
-                    skipped.append(f"{s.name}: stopped at its budget share ({share:.0f} s); what it had left "
-                                   "was not measured (a larger --budget gives it more)")
+                    why = (f"stopped at its budget share ({share:.0f} s); what it had left was not measured "
+                           "(a larger --budget gives it more)")
+                    emit(Row(suite=s.name, name=s.title, status="skipped", note=why))  # in the files too
+                    skipped.append(f"{s.name}: {why}")
                     break
         except Unavailable as exc:
             emit(Row(suite=s.name, name=s.title, status="skipped", note=str(exc)))
