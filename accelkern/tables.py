@@ -75,6 +75,15 @@ def _drop_empty(columns, cells):
 
 
 TABLE_WIDTH = 120      # terminal tables fit this many columns
+
+
+def wrap(text: str, width: int = 120, indent: str = "  ") -> str:
+    """A long footnote or footer line folded at word boundaries to `width` columns."""
+    import textwrap
+    if len(text) <= width:
+        return text
+    return "\n".join(textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False,
+                                   break_on_hyphens=False))
 FOOTNOTE_MIN = 24      # cells longer than this may move to a numbered footnote
 
 
@@ -116,7 +125,7 @@ def text_table(rows: list[Row], columns=SUMMARY_COLUMNS, width: int = TABLE_WIDT
     out = [line([c.title for c in cols]), line(["-" * w for w in widths])]
     out += [line(row) for row in cells]
     for n, text in enumerate(notes, 1):
-        out.append(f"[{n}] {text}")
+        out.append(wrap(f"[{n}] {text}", width, indent=" " * (len(str(n)) + 3)))
     if hidden:
         out.append(f"(not shown to fit {width} columns: {', '.join(hidden)}; --csv, --json and --out keep them)")
     return "\n".join(out)

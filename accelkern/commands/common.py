@@ -156,7 +156,7 @@ class Session:
             click.echo(tables.header_line(self.header))
             click.echo(tables.text_table(rows if shown is None else shown, columns))
             for line in footer or []:
-                click.echo(line)
+                click.echo(tables.wrap(line))
         if self.writer.out_dir:
             progress(f"results written to {self.writer.out_dir}/{self.command}.{{jsonl,csv,md}}")
         if interrupted:
