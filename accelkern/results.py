@@ -195,46 +195,58 @@ def to_json(header: RunHeader, rows: list[Row]) -> str:
 
 @dataclass
 class ResultsFile:
-    """A results file as read: its header (None when it has none), its rows, and each line that could
-    not be used, named by its 1-based line number."""
+    """A results file as read: its header (None when it has none), its rows, each line that could not be
+    used (named by its 1-based line number), and the run environment the first row repeats."""
     path: str
     header: dict | None
     rows: list
     problems: list
+    env: dict = field(default_factory=dict)
 
 
 def read_results(path: str) -> ResultsFile:
     """Reads a results .jsonl without dropping anything silently: every unusable line is named in
-    `problems` ('line 7: not JSON'), except a torn last line with no newline (a killed writer's)."""
+    `problems` ('line 7: not JSON ...; ignored'), a torn last line (a writer killed mid-line) included."""
     with open(path, "rb") as f:
         data = f.read()
     lines = data.split(b"\n")
-    torn_last = not data.endswith(b"\n")
-    header, rows, problems = None, [], []
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
+    torn_tail = bool(lines) and lines[-1].strip() != b""
+    res = ResultsFile(path, None, [], [])
+    for no, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
         try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            if no == len(lines) and torn_last and rows:
-                continue  # a writer killed mid-line leaves only this
-            problems.append(f"line {no}: not JSON")
+            rec = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            why = ("torn last line (the writer was stopped mid-line)" if no == len(lines) and torn_tail
+                   else f"not JSON ({exc})")
+            res.problems.append(f"line {no}: {why}; ignored")
             continue
         if not isinstance(rec, dict):
-            problems.append(f"line {no}: not a JSON object")
+            res.problems.append(f"line {no}: a JSON {type(rec).__name__}, not a record; ignored")
             continue
         kind = rec.pop("type", None)
         if kind == "header":
-            header = rec
+            if res.header is None:
+                res.header = rec
+            else:
+                res.problems.append(f"line {no}: a second header; ignored")
         elif kind == "row":
+            if not isinstance(rec.get("suite"), str) or not isinstance(rec.get("name"), str):
+                res.problems.append(f"line {no}: a row without its suite and name; ignored")
+                continue
+            if not res.env:
+                res.env = {k: rec.get(k) for k in RunHeader.ROW_ENV if rec.get(k) is not None}
+            fields_ = {k: v for k, v in rec.items() if k in ROW_FIELDS}
+            if not isinstance(fields_.get("config"), dict):
+                fields_["config"] = {}
             try:
-                rows.append(Row(**{k: v for k, v in rec.items() if k in ROW_FIELDS}))
-            except TypeError:
-                problems.append(f"line {no}: a row without its suite and name")
+                res.rows.append(Row(**fields_))
+            except TypeError as exc:
+                res.problems.append(f"line {no}: not a results row ({exc}); ignored")
         else:
-            problems.append(f"line {no}: neither a header nor a row (type {kind!r})")
-    return ResultsFile(path, header, rows, problems)
+            res.problems.append(f"line {no}: record type {kind!r} is neither 'header' nor 'row'; ignored")
+    return res
 
 
 def read_jsonl(path: str) -> tuple[dict | None, list[Row]]:

@@ -5,12 +5,12 @@ stderr. Files of one device, host and date form one run; two runs are shown side
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
 from accelkern.errors import AccelkernError
-from accelkern.results import ROW_FIELDS, Row, RunHeader
+from accelkern import results
+from accelkern.results import RunHeader
 
 # run-environment fields every row repeats (results.RunHeader.ROW_ENV): a header can be rebuilt from them
 ENV_FIELDS = RunHeader.ROW_ENV
@@ -31,48 +31,10 @@ class Source:
 
 
 def read_results(path: str) -> Source:
-    """Reads a results .jsonl like results.read_jsonl, but names every line it cannot use (line numbers
-    from 1) instead of dropping it silently; a torn final line (a killed writer) is named as such."""
-    with open(path, "rb") as f:
-        data = f.read()
-    lines = data.split(b"\n")
-    torn_tail = bool(lines) and lines[-1].strip() != b""   # no newline after the last record
-    src = Source(path, None, [])
-    for i, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        last = i == len(lines)
-        try:
-            rec = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            why = "torn last line (the writer was stopped mid-line)" if last and torn_tail else f"not JSON ({exc})"
-            src.problems.append(f"{path} line {i}: {why}; ignored")
-            continue
-        if not isinstance(rec, dict):
-            src.problems.append(f"{path} line {i}: a JSON {type(rec).__name__}, not a record; ignored")
-            continue
-        kind = rec.pop("type", None)
-        if kind == "header":
-            if src.header is None:
-                src.header = rec
-            else:
-                src.problems.append(f"{path} line {i}: a second header; ignored")
-        elif kind == "row":
-            if not isinstance(rec.get("suite"), str) or not isinstance(rec.get("name"), str):
-                src.problems.append(f"{path} line {i}: a row without suite and name; ignored")
-                continue
-            if not src.env:
-                src.env = {k: rec.get(k) for k in ENV_FIELDS if rec.get(k) is not None}
-            fields = {k: v for k, v in rec.items() if k in ROW_FIELDS}
-            if not isinstance(fields.get("config"), dict):
-                fields["config"] = {}
-            try:
-                src.rows.append(Row(**fields))
-            except TypeError as exc:
-                src.problems.append(f"{path} line {i}: not a results row ({exc}); ignored")
-        else:
-            src.problems.append(f"{path} line {i}: record type {kind!r} is neither 'header' nor 'row'; ignored")
-    return src
+    """results.read_results (every unusable line named, with its number), as a Source whose problems
+    name the file too."""
+    res = results.read_results(path)
+    return Source(path, res.header, res.rows, [f"{path} {p}" for p in res.problems], res.env)
 
 
 def find_files(inputs: list[str]) -> list[str]:
