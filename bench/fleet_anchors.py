@@ -26,7 +26,7 @@ ANCHORS = {"all_reduce busbw (nccl-tests, NVLS)": 480.0, "p2p intra-node, one di
 @click.option("--device", type=click.Choice(["cuda", "cpu"]), default=None, help="Default: cuda when available.")
 @click.option("--budget", type=float, default=60.0, show_default=True, help="Seconds of measuring (fleet --budget).")
 @click.option("--out", default="results/fleet", show_default=True, help="Directory for the fleet's results.")
-@click.option("--dry-run", is_flag=True, help="Only check that the fleet command line parses (nothing runs).")
+@click.option("--dry-run", is_flag=True, envvar="ACCELKERN_DRY_RUN", help="(also ACCELKERN_DRY_RUN=1) Only check that the fleet command line parses (nothing runs).")
 def main(ranks, device, budget, out, dry_run):
     args = [sys.executable, "-m", "accelkern", "fleet", "--local", str(ranks), "--suite", "collectives,p2p",
             "--budget", str(budget), "--out", out] + (["--device", device] if device else [])

@@ -76,7 +76,7 @@ def run_gemm(args: list[str], dry_run: bool) -> int:
 @click.option("--out", default="results/gemm", show_default=True, help="Directory for the results.")
 @click.option("--summary", "summary", multiple=True, type=click.Path(exists=True),
               help="Only print the summary of these finished gemm.jsonl files (or directories holding one).")
-@click.option("--dry-run", is_flag=True, help="Only check that the gemm command line parses (nothing is measured).")
+@click.option("--dry-run", is_flag=True, envvar="ACCELKERN_DRY_RUN", help="(also ACCELKERN_DRY_RUN=1) Only check that the gemm command line parses (nothing is measured).")
 def main(device, dtypes, shape, algos, max_time, max_noise, out, summary, dry_run):
     if summary:
         click.echo(summarize(summary))

@@ -68,7 +68,7 @@ def verdicts(jsonl: str, cache_bytes, cache_name: str) -> list[str]:
 @click.option("--sweep-max", default=None, help="Largest size per buffer (hbm --sweep-max; default 4GiB on a GPU).")
 @click.option("--time", "time_s", type=float, default=None, help="hbm --time (a size gets a quarter of it).")
 @click.option("--out", default="results/hbm_sweep", show_default=True, help="Directory for the results and plot.")
-@click.option("--dry-run", is_flag=True, help="Only check that the hbm command line parses (nothing is measured).")
+@click.option("--dry-run", is_flag=True, envvar="ACCELKERN_DRY_RUN", help="(also ACCELKERN_DRY_RUN=1) Only check that the hbm command line parses (nothing is measured).")
 def main(device, kernel, steps, sweep_min, sweep_max, time_s, out, dry_run):
     args = ["hbm", "--sweep", "--kernel", kernel, "--steps", str(steps), "--out", out] + \
         (["--device", device] if device else []) + (["--sweep-min", sweep_min] if sweep_min else []) + \

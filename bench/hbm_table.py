@@ -35,7 +35,7 @@ def run_cli(args: list[str], dry_run: bool) -> int:
 @click.option("--time", "time_s", type=float, default=None, help="Most seconds of timing per row (hbm --time).")
 @click.option("--tune", is_flag=True, help="Auto-tune the launch shape of the own kernels first.")
 @click.option("--out", default="results/hbm", show_default=True, help="Directory for the results.")
-@click.option("--dry-run", is_flag=True, help="Only check that the hbm command line parses (nothing is measured).")
+@click.option("--dry-run", is_flag=True, envvar="ACCELKERN_DRY_RUN", help="(also ACCELKERN_DRY_RUN=1) Only check that the hbm command line parses (nothing is measured).")
 def main(device, size, time_s, tune, out, dry_run):
     args = ["hbm", "--out", out] + (["--device", device] if device else []) + (["--size", size] if size else []) \
         + (["--time", str(time_s)] if time_s else []) + (["--tune"] if tune else [])

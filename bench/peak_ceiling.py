@@ -102,7 +102,7 @@ def plot(rows, path) -> str | None:
 @click.option("--out", default="results/peak", show_default=True, help="Directory for the results and the plot.")
 @click.option("--from", "from_dir", default=None, metavar="DIR",
               help="Do not measure: the table and plot from DIR/peak.jsonl of an earlier run (no GPU needed).")
-@click.option("--dry-run", is_flag=True, help="Only check that the accelkern command line parses (no device).")
+@click.option("--dry-run", is_flag=True, envvar="ACCELKERN_DRY_RUN", help="(also ACCELKERN_DRY_RUN=1) Only check that the accelkern command line parses (no device).")
 def main(device, budget, dtypes, paths, out, from_dir, dry_run):
     rc = 0
     if from_dir is None:

@@ -75,7 +75,7 @@ def summary_lines(out: str, names) -> list[str]:
 @click.option("--quick", is_flag=True, help="Coarser sweeps (N step 256) and fewer staircase points.")
 @click.option("--backend", default="cublaslt", show_default=True, type=click.Choice(["cublaslt", "torch"]),
               help="GEMM backend of the sweeps (torch: tile assumed 128x256, no --fixed-algo study).")
-@click.option("--dry-run", is_flag=True, help="Only check that every accelkern command line parses (no device).")
+@click.option("--dry-run", is_flag=True, envvar="ACCELKERN_DRY_RUN", help="(also ACCELKERN_DRY_RUN=1) Only check that every accelkern command line parses (no device).")
 def main(device, out, quick, backend, dry_run):
     worst = 0
     for args in command_lines(out, quick, backend, device):

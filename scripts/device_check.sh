@@ -230,7 +230,7 @@ section_peak_quick() {
 section_hbm() {
   local rc=0
   run hbm 15 $AK hbm --time 0.3 --out "$D/hbm" || rc=1
-  run hbm_sweep 15 $AK hbm --sweep --kernel read --steps 1 --time 0.3 --out "$D/hbm_sweep" || rc=1
+  run hbm_sweep 15 $PY bench/hbm_sweep.py --kernel read --steps 1 --time 0.3 --out "$D/hbm_sweep" || rc=1
   return "$rc"
 }
 section_hbm_quick() {

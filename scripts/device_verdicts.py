@@ -75,11 +75,33 @@ def verdicts(rows: list) -> list[tuple[str, str, str]]:
         add(guided[0].value >= grid[0].value * 0.99, "guided bf16 MAMF >= the grid's (within 1%)",
             f"{guided[0].value:.1f} vs {grid[0].value:.1f} TFLOPS")
 
+    peak_busy = [r for r in rows if r.suite == "peak" and r.status == "ok"
+                 and (r.config or {}).get("busy_fraction") is not None]
+    if peak_busy:
+        bad = [r for r in peak_busy if not 0.5 <= r.config["busy_fraction"] <= 1.05]
+        add(not bad, "peak: in-kernel CTA time / event median within 0.5 .. 1.05 (the loop is what was timed)",
+            "; ".join(f"{r.name} {r.config['busy_fraction']:.3f}" for r in (bad or peak_busy)[:4]))
+
     throttled = [r for r in rows if r.throttle and any(w in r.throttle for w in ("power", "thermal"))]
     if throttled:
         add(True, "power or thermal throttling seen (a finding, not a failure)",
             f"{len(throttled)} rows, e.g. {throttled[0].suite} {throttled[0].dtype or throttled[0].name} "
             f"{throttled[0].shape}: {_tele(throttled[0])}")
+    return out
+
+
+def log_verdicts(root: str) -> list[str]:
+    """Verdict lines the commands and bench scripts printed themselves (waves staircase steps, the hbm
+    sweep's cache -> memory transition), from the device check's *.out logs."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(root, "*.out"))):
+        name = os.path.basename(path)[:-4]
+        if name == "verdicts":
+            continue
+        with open(path, errors="replace") as f:
+            for line in f:
+                if "verdict" in line.lower():
+                    out.append(f"{name}: {line.strip()}")
     return out
 
 
@@ -94,7 +116,7 @@ def main() -> int:
     if not os.path.isdir(a.dir):
         print(f"device_verdicts: {a.dir} is not a directory", file=sys.stderr)
         return 2
-    lines = [f"{v:<5} {claim}: {ev}" for v, claim, ev in verdicts(load(a.dir))]
+    lines = [f"{v:<5} {claim}: {ev}" for v, claim, ev in verdicts(load(a.dir))] + log_verdicts(a.dir)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if a.out:
