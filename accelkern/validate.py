@@ -120,7 +120,8 @@ def run(device: DeviceInfo, spec: Spec | None, budget_s: float, emit: Callable[[
                 if clock() > hard_stop:
                     why = (f"stopped at its budget share ({share:.0f} s); what it had left was not measured "
                            "(a larger --budget gives it more)")
-                    emit(Row(suite=s.name, name=s.title, status="skipped", note=why))  # in the files too
+                    emit(Row(suite=s.name, name="(rest of suite)", backend="-", status="skipped",
+                             note=why))  # in the files too
                     skipped.append(f"{s.name}: {why}")
                     break
         except Unavailable as exc:
