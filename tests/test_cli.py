@@ -78,7 +78,7 @@ def tiny_validate(monkeypatch):
 
 def test_validate_cpu_end_to_end(tmp_path, tiny_validate):
     out = tmp_path / "v"
-    r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--budget", "10", "--suite", "gemm-torch,hbm",
+    r = CliRunner().invoke(cli, ["validate", "--device", "cpu", "--budget", "6", "--suite", "gemm-torch,hbm",
                                  "--out", str(out), "--json"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
