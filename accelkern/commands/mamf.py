@@ -1,13 +1,14 @@
-"""`accelkern mamf`: maximum achievable matmul FLOPS (logic in accelkern/mamf.py)."""
+"""`accelkern mamf`: maximum achievable matmul FLOPS (logic in accelkern/mamf/)."""
 from __future__ import annotations
 
 import click
 
-from accelkern import tables
-from accelkern.commands.common import Session, common_options
+from accelkern import __version__, tables
+from accelkern.commands.common import EXIT_CODES_HELP, Session, check_out_dir, common_options, dry_run_exit
 from accelkern.errors import AccelkernError
-from accelkern.results import progress
+from accelkern.results import ResultWriter, RunHeader, progress, read_results
 
+SHOWN = 10   # measurement rows in the table beside the winners; the files keep every row
 
 MAMF_COLUMNS = (
     tables.Column("phase", lambda r: r.name),
@@ -15,7 +16,7 @@ MAMF_COLUMNS = (
     tables.Column("shape", lambda r: r.shape),
     tables.Column("backend", lambda r: r.backend),
     tables.Column("TFLOPS", lambda r: r.value, "{:.4g}"),
-    tables.Column("best", lambda r: r.value_best, "{:.4g}"),
+    tables.Column("mean-based", lambda r: (r.config or {}).get("mean_tflops"), "{:.4g}"),
     tables.Column("% spec", lambda r: r.pct_of_spec, "{:.1f}"),
     tables.Column("tile", lambda r: (r.config or {}).get("tile")),
     tables.Column("cluster", lambda r: (r.config or {}).get("cluster")),
@@ -26,29 +27,78 @@ MAMF_COLUMNS = (
     tables.Column("throttle", lambda r: r.throttle),
     tables.Column("ok", lambda r: r.correct),
 )
+COMPARE_COLUMNS = (
+    tables.Column("shape", lambda r: r.shape),
+    tables.Column("ours (mean)", lambda r: r.value, "{:.4g}"),
+    tables.Column("mamf-finder (mean)", lambda r: r.config.get("finder_tflops"), "{:.4g}"),
+    tables.Column("ours/finder", lambda r: r.config.get("ours_over_finder"), "{:.3f}"),
+    tables.Column("mode", lambda r: r.config.get("mode")),
+)
+
+HELP = f"""Maximum achievable matmul FLOPS: the best GEMM throughput this device sustains, per dtype.
+
+\b
+guided search: wave-aware candidates (1, 2, 3 ... whole waves of each tile the cuBLASLt heuristic uses, or
+  --tile, and just under a whole wave; both orientations; K from the largest that fits down), screened
+  cheapest first at the largest K, then a surface model picks the shape most likely to beat the best per
+  second of measuring. A shape counts as better only by more than the measured spread (at least 1%); the
+  search stops when no unmeasured shape is likely to beat the best by that much, or at --budget. With
+  --m/--n/--k it measures part of that lattice; --search grid measures all of it.
+The top shapes are re-measured (--top x --repeats); the headline is the median-based TFLOPS of the winner
+(median of the re-measures), printed beside the mean-based figure that mamf-finder reports.
+
+\b
+CPU defaults: sustained mode (cold-cache needs an L2 flush between calls: a CPU falls back to sustained
+  and the row says so), torch backend, M, N, K up to 2048, K 512/1024/2048 with --m/--n.
+
+\b
+--replay FILE replays a recorded surface (a mamf-finder log or an accelkern mamf JSONL) instead of
+  measuring: a replayed shape returns its recorded mean TFLOPS; a shape not recorded is unavailable.
+  Cost model: each replayed measurement costs 100 calls at its recorded mean, 100 x 2MNK / TFLOPS
+  seconds (re-measures included); --budget counts that cost, and the summary sets it beside the whole
+  lattice's. Device facts from the file, else --sms / --tile / --dtype (default 132 SMs, tiles
+  128x128, 128x256, 256x128 with clusters 1x1, 2x1, 1x2).
+--compare-log LOG sets a mamf-finder run beside ours, shape by shape, and the two winners (ours: this
+  run, or --results FILE without measuring).
+
+Every measured shape is appended to the JSONL as it finishes; Ctrl-C prints what was measured and exits
+130 with the file intact. {EXIT_CODES_HELP}
+"""
 
 
-@click.command()
+def _values(text, what):
+    from accelkern.units import parse_int_values
+    return parse_int_values(text, what) if text else None
+
+
+@click.command(help=HELP)
 @common_options
 @click.option("--dtype", "dtypes", default="bf16", show_default=True, metavar="DTYPE[,DTYPE]",
               help="bf16, fp16, tf32, fp32, fp8 (e4m3), int8; each searched in turn with the full budget.")
 @click.option("--search", type=click.Choice(["guided", "grid"]), default="guided", show_default=True,
-              help="guided: candidates from the tile/wave model, then local refinement; grid: every "
+              help="guided: wave-aware candidates and a surface model with a statistical stop; grid: every "
                    "(M, N, K) of --m/--n/--k.")
 @click.option("--backend", type=click.Choice(["cublaslt", "torch"]), default=None,
               help="GEMM path (default: cublaslt when built and on a GPU, else torch).")
 @click.option("--mode", type=click.Choice(["cold-cache", "sustained"]), default="cold-cache", show_default=True,
-              help="cold-cache: L2 flushed and output re-randomised before each call; sustained: back-to-back "
-                   "calls on rotating inputs. The winner is reported in both.")
+              help="cold-cache (as mamf-finder v2): flush max(2 x L2, 256 MiB) and refill the output from a "
+                   "pre-randomised buffer before each call; sustained: back-to-back calls on rotating inputs "
+                   "(headline: >= 1 s untimed, then >= 2 s timed). The winner is reported in both on a GPU.")
 @click.option("--budget", type=float, default=60.0, show_default=True,
-              help="Seconds of measuring for the search (warm-up and re-measures come on top).")
+              help="Seconds of measuring for the search (warm-up and re-measures come on top); with --replay, "
+                   "seconds of replayed cost.")
 @click.option("--m", "m_range", default=None, metavar="RANGE",
-              help="M sizes: start:stop:step (stop excluded), a list 4096,8192, or one size. Grid: required.")
+              help="M sizes: START:STOP:STEP (STOP excluded, e.g. 2048:16385:2048), a list 4096,8192, or one "
+                   "size. Grid: required; guided: the lattice to search (with --n).")
 @click.option("--n", "n_range", default=None, metavar="RANGE", help="N sizes, as --m.")
 @click.option("--k", "k_range", default=None, metavar="RANGE",
-              help="K sizes, as --m (guided: the K values to try; default 4096,8192,16384 on a GPU).")
+              help="K sizes, as --m (guided without --m/--n: the K values to try; default: the largest K that "
+                   "fits, then a 2^j / 1.5x2^j ladder down to 2048).")
 @click.option("--max-dim", type=click.IntRange(min=16), default=None,
-              help="Largest M, N or K the guided search may use (default 20480 on a GPU, 4096 on a CPU).")
+              help="Largest M, N or K the guided search may use; bounds K separately when M and N are small "
+                   "(default 20480 on a GPU, 2048 on a CPU).")
+@click.option("--tile", "tile_text", default=None, metavar="TMxTN[:CMxCN],...",
+              help="CTA tiles (and clusters) for the candidates instead of the cuBLASLt heuristic's.")
 @click.option("--algos", type=click.IntRange(min=1), default=1, show_default=True,
               help="cuBLASLt: time the heuristic's top K algorithms per shape and keep the best.")
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
@@ -57,45 +107,154 @@ MAMF_COLUMNS = (
               help="Re-measures per top shape; the headline is their median.")
 @click.option("--warmup", type=click.FloatRange(min=0), default=15.0, show_default=True,
               help="Most seconds of back-to-back GEMMs before measuring, until the SM clock settles.")
+@click.option("--replay", "replay_path", default=None, metavar="FILE",
+              help="Replay a recorded surface instead of measuring (see above); not with --device.")
+@click.option("--sms", type=click.IntRange(min=1), default=None,
+              help="--replay: SM count when the file does not say (default 132).")
+@click.option("--compare-log", "compare_path", default=None, metavar="LOG",
+              help="A mamf-finder log to set beside our measurements, shape by shape.")
+@click.option("--results", "results_path", default=None, metavar="FILE",
+              help="--compare-log: our accelkern mamf JSONL (or --out directory) instead of measuring now.")
 def mamf(device, spec_name, as_json, as_csv, out, dtypes, search, backend, mode, budget, m_range, n_range,
-         k_range, max_dim, algos, top, repeats, warmup):
-    """Maximum achievable matmul FLOPS: the best GEMM throughput this device sustains, per dtype.
-
-    Every measured shape is appended to the JSONL as it finishes; Ctrl-C prints what was measured and
-    exits 130 with the file intact.
-    """
+         k_range, max_dim, tile_text, algos, top, repeats, warmup, replay_path, sms, compare_path, results_path):
     from accelkern import mamf as mf
+    from accelkern.mamf import job
     from accelkern.units import split_list
-    ms = mf.parse_dim_list(m_range, "m") if m_range else None
-    ns = mf.parse_dim_list(n_range, "n") if n_range else None
-    ks = mf.parse_dim_list(k_range, "k") if k_range else None
+    # every option is checked before any output or file
+    if not budget > 0:
+        raise AccelkernError(f"--budget {budget:g}: must be a positive number of seconds")
+    ms, ns, ks = _values(m_range, "--m"), _values(n_range, "--n"), _values(k_range, "--k")
+    job.check_ranges(search, ms, ns, ks)
     wanted = split_list(dtypes)
     bad = [d for d in wanted if d not in mf.MAMF_DTYPES]
     if not wanted or bad:
         raise AccelkernError(f"--dtype '{dtypes}': allowed are {', '.join(mf.MAMF_DTYPES)}")
+    tiles = mf.parse_tiles(tile_text) if tile_text else None
+    if as_json and as_csv:
+        raise AccelkernError("--json and --csv are exclusive; use --out DIR to get every format")
+    if results_path and not compare_path:
+        raise AccelkernError("--results goes with --compare-log (our run to set beside a mamf-finder log)")
+    if sms and not replay_path:
+        raise AccelkernError("--sms goes with --replay (a measured run reads the SM count from the device)")
+    log = _load_log(compare_path) if compare_path else None
+    if replay_path:
+        if device:
+            raise AccelkernError("--replay replays a recording instead of measuring: it takes no --device")
+        if results_path:
+            raise AccelkernError("--replay and --results exclude each other")
+        from accelkern.mamf import replay
+        rec = replay.load(replay_path, dtype=wanted[0] if dtypes != "bf16" or len(wanted) > 1 else None)
+        check_out_dir(out)
+        dry_run_exit("mamf")
+        return _replay(rec, wanted, dtypes, as_json, as_csv, out, search, budget, ms, ns, ks, sms, tiles, top,
+                       repeats, log)
+    if results_path:
+        check_out_dir(out)
+        dry_run_exit("mamf")
+        _, rows = read_results(_jsonl_path(results_path))
+        return _compare_only(log, rows, as_json, as_csv, out)
     s = Session("mamf", device, spec_name, as_json, as_csv, out)
     headlines: list[str] = []
     try:
         for d in wanted:
             try:
                 res = mf.run(s.info, s.spec, d, s.emit, search=search, backend=backend, mode=mode, budget_s=budget,
-                             ms=ms, ns=ns, ks=ks, max_dim=max_dim, algos=algos, top=top, repeats=repeats,
-                             warmup_s=warmup, progress=progress)
+                             ms=ms, ns=ns, ks=ks, max_dim=max_dim, tiles=tiles, algos=algos, top=top,
+                             repeats=repeats, warmup_s=warmup, progress=progress)
                 headlines.append(mf.headline(res))
             except mf.Unavailable as exc:
                 s.emit(mf.Row(suite="mamf", name="MAMF", dtype=d, status="skipped", note=str(exc)))
                 headlines.append(f"mamf {d}: skipped: {exc}")
     except KeyboardInterrupt:
         _mamf_finish(s, headlines, interrupted=True)
+    if log is not None:
+        rows, lines = _compare(log, s.writer.rows)
+        for r in rows:
+            s.writer.write(r)
+        headlines += lines
     _mamf_finish(s, headlines)
+
+
+def _load_log(path):
+    from accelkern.mamf import replay
+    rec = replay.load(path)
+    if rec.fmt != "mamf-finder":
+        raise AccelkernError(f"--compare-log {path}: not a mamf-finder log (give ours with --results)")
+    return rec
+
+
+def _jsonl_path(path):
+    import os
+    p = os.path.join(path, "mamf.jsonl") if os.path.isdir(path) else path
+    if not os.path.isfile(p):
+        raise AccelkernError(f"--results {path}: no such file (give an accelkern mamf JSONL or its --out directory)")
+    return p
+
+
+def _compare(log, rows):
+    from accelkern.mamf.compare import compare_rows
+    return compare_rows(log, rows)
+
+
+class _OfflineSession(Session):
+    """A Session for work without a device (replay, compare): the header names the recording."""
+
+    def __init__(self, device_name, kind, sms, as_json, as_csv, out):
+        self.command, self.as_json, self.as_csv = "mamf", as_json, as_csv
+        self.info, self.spec = None, None
+        self.header = RunHeader(command="mamf", device=device_name or "unknown", device_kind=kind, sms=sms,
+                                accelkern=__version__, spec_source="none: nothing measured here, no datasheet comparison")
+        self.writer = ResultWriter(out, self.header, stem="mamf")
+
+
+def _replay(rec, wanted, dtypes, as_json, as_csv, out, search, budget, ms, ns, ks, sms, tiles, top, repeats, log):
+    from accelkern.mamf import replay
+    s = _OfflineSession(f"replay of {rec.device or rec.path}", "replay", rec.sms or sms, as_json, as_csv, out)
+    dtype = rec.dtype or wanted[0]
+    lines = [f"replay note: {n}" for n in rec.notes]
+    try:
+        res = replay.run_replay(rec, s.writer.write, search=search, budget_s=budget, ms=ms, ns=ns, ks=ks, dtype=dtype,
+                                sms=sms, tiles=tiles, top=top, repeats=repeats, progress=progress)
+    except KeyboardInterrupt:
+        _mamf_finish(s, lines, interrupted=True)
+    from accelkern.mamf import headline
+    r = res.replay
+    lines.insert(0, headline(res))
+    share = r.get("winner_share_of_best")
+    lines.append(f"replayed cost {r['replayed_cost_s']:.4g} s = {r['cost_share']:.2%} of the lattice's "
+                 f"{r['lattice_cost_s']:.4g} s ({r['measurements']} replayed measurements over {r['lattice_shapes']} "
+                 f"shapes); lattice best {r['lattice_best_tflops']:.4g} at {r['lattice_best_shape']}"
+                 + (f"; winner {share:.2%} of it" if share else "") + f"; {r['facts']}")
+    if log is not None:
+        rows, more = _compare(log, s.writer.rows)
+        for x in rows:
+            s.writer.write(x)
+        lines += more
+    _mamf_finish(s, lines)
+
+
+def _compare_only(log, rows, as_json, as_csv, out):
+    s = _OfflineSession(log.device, "compare", log.sms, as_json, as_csv, out)
+    cmp_rows, lines = _compare(log, rows)
+    for r in cmp_rows:
+        s.writer.write(r)
+    s.finish(columns=COMPARE_COLUMNS, footer=lines)
 
 
 def _mamf_finish(s, headlines, interrupted=False):
     rows = s.writer.rows
     winners = [r for r in rows if r.name == "MAMF"]
-    measured = sorted((r for r in rows if r.status == "ok" and r.name != "MAMF"), key=lambda r: -(r.value or 0))
+    measured = sorted((r for r in rows if r.status == "ok" and r.name not in ("MAMF", "compare")),
+                      key=lambda r: -(r.value or 0))
+    seen: set = set()
+    distinct = [r for r in measured if not ((r.dtype, r.shape) in seen or seen.add((r.dtype, r.shape)))]
     if interrupted and measured:
         headlines = headlines + [f"interrupted after {len(measured)} measurement(s); best so far: "
                                  f"{measured[0].value:.4g} at {measured[0].shape} ({measured[0].dtype})"]
-    # the table shows the winners and the 10 best measurements; the files and --json/--csv keep every row
-    s.finish(columns=MAMF_COLUMNS, footer=headlines, interrupted=interrupted, shown=winners + measured[:10])
+    shown = winners + distinct[:SHOWN]
+    hidden = len(rows) - len(shown)
+    if hidden > 0:
+        where = f"in {s.writer.out_dir}/mamf.jsonl" if s.writer.out_dir else "with --json, --csv or --out DIR"
+        headlines = headlines + [f"table: the winner(s) and the {min(SHOWN, len(distinct))} best shapes; "
+                                 f"{hidden} more row(s) {where}"]
+    s.finish(columns=MAMF_COLUMNS, footer=headlines, interrupted=interrupted, shown=shown)

@@ -1,0 +1,224 @@
+"""The whole MAMF job on a device: warm up, search, re-measure the top shapes, measure the winner in the
+other mode, and the headline row. Seconds of measuring, TFLOPS (TOPS for int8); the headline (`value`) is
+the median over re-measures of the median-based figure; the mean-based figure (mamf-finder's headline)
+rides beside it as config.mean_tflops.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from accelkern.errors import AccelkernError
+from accelkern.mamf.budget import Budget, Measured
+from accelkern.mamf.candidates import Candidates, Shape, lattice_candidates, wave_candidates
+from accelkern.mamf.runner import Runner, default_backend, search_space, warm_up
+from accelkern.mamf.search import Search
+from accelkern.results import Row
+
+DEFAULT_BUDGET_S = 60.0
+CPU_KS = (512, 1024, 2048)
+GPU_KS = (4096, 8192, 16384)
+COLD_CACHE_FALLBACK = ("cold-cache needs an L2 flush between calls, which only a CUDA device has here: "
+                       "measured in sustained mode (inputs rotate over sets larger than the caches)")
+
+
+@dataclass
+class SearchResult:
+    dtype: str
+    search: str
+    mode: str
+    tried: int
+    measuring_s: float
+    best: Measured | None
+    winner_tflops: float | None = None          # median of the re-measures (median-based figure)
+    winner_mean_tflops: float | None = None     # median of the re-measures' mean-based figure
+    winner_spread: float | None = None          # (max - min) / median over re-measures
+    winner_rows: list = field(default_factory=list)
+    other_mode: dict | None = None              # the winner in the other mode: tflops, spread, clock, power
+    warmup: dict | None = None
+    checked: Row | None = None                  # the re-measure that ran the correctness check
+    stop_reason: str = ""
+    candidates: int = 0
+    mode_note: str = ""                         # why the mode differs from the one asked for
+    replay: dict | None = None                  # replay: costs and the lattice's best
+
+
+def remeasure(runner, shapes: list, repeats: int, mode: str | None = None, rule=None) -> dict:
+    """Re-measures each shape `repeats` times: {shape: [Measured]} (the headline is their median)."""
+    out: dict = {}
+    for s in shapes:
+        for i in range(repeats):
+            m = runner.measure(s, f"re-measure {i + 1}/{repeats}", mode=mode, phase="re-measure", rule=rule,
+                               check=(i == 0))
+            if m is not None:
+                out.setdefault(s, []).append(m)
+    return out
+
+
+def summarize(ms: list) -> tuple[float, float]:
+    """(median TFLOPS, relative spread (max-min)/median) of repeated measurements."""
+    vals = [m.tflops for m in ms]
+    med = statistics.median(vals)
+    return med, (max(vals) - min(vals)) / med if med else math.inf
+
+
+def check_ranges(search: str, ms, ns, ks):
+    if search not in ("guided", "grid"):
+        raise AccelkernError(f"--search '{search}': allowed are guided, grid")
+    if search == "grid" and not (ms and ns and ks):
+        raise AccelkernError("--search grid needs --m, --n and --k (lists or START:STOP:STEP ranges, STOP excluded)")
+    if bool(ms) != bool(ns):
+        raise AccelkernError("--m and --n go together (the lattice is M x N x K); --k alone sets the K values")
+
+
+def candidates_for(space, ms, ns, ks, available=None) -> Candidates:
+    """The lattice of the ranges when given (K: --k or the defaults), else the wave-aware set."""
+    if ms and ns:
+        return lattice_candidates(space, ms, ns, ks or (CPU_KS if space.sms <= 1 else GPU_KS), available)
+    return wave_candidates(space)
+
+
+def search_and_pick(runner, cands: Candidates, budget: Budget, search: str, top: int, repeats: int,
+                    res: SearchResult, progress, mode: str | None = None):
+    finder = Search(runner, budget, progress)
+    try:
+        if search == "guided":
+            finder.guided(cands)
+        else:
+            finder.grid(cands)
+    finally:
+        res.tried, res.measuring_s, res.best = finder.tried, budget.spent, finder.best
+        res.stop_reason = finder.stop_reason
+    if res.best is None:
+        return None
+    progress(f"  search stopped: {res.stop_reason}")
+    ranked = sorted((m for (s, md), m in runner.measured.items() if md == runner.mode), key=lambda m: -m.tflops)
+    shapes = [m.shape for m in ranked[:top]]
+    progress(f"  re-measuring the top {len(shapes)} shape(s) {repeats} times each")
+    again = remeasure(runner, shapes, repeats, mode=mode)
+    if not again:
+        return None
+    winner = max(again, key=lambda s: summarize(again[s])[0])
+    res.winner_tflops, res.winner_spread = summarize(again[winner])
+    means = [m.tflops_mean for m in again[winner] if m.tflops_mean]
+    res.winner_mean_tflops = statistics.median(means) if means else None
+    res.winner_rows = [m.row for m in again[winner]]
+    res.checked = next((r for r in res.winner_rows if r.correct is not None), None)
+    res.best = max(again[winner], key=lambda m: m.tflops)
+    return winner
+
+
+def run(device, spec, dtype: str, emit: Callable[[Row], Row], *, search: str = "guided", backend: str | None = None,
+        mode: str = "cold-cache", budget_s: float = DEFAULT_BUDGET_S, ms=None, ns=None, ks=None,
+        max_dim: int | None = None, tiles=None, algos: int = 1, top: int = 3, repeats: int = 3,
+        warmup_s: float = 15.0, explore: int | None = None, progress: Callable[[str], None] = lambda m: None,
+        clock: Callable[[], float] = time.monotonic, deadline: float | None = None) -> SearchResult:
+    """Warm up, search, re-measure the top shapes, measure the winner in the other mode; rows to `emit`.
+    `deadline` (a time.monotonic() value) ends the search early enough for the re-measures (validate)."""
+    backend = backend or default_backend(device)
+    check_ranges(search, ms, ns, ks)
+    budget = Budget(budget_s, clock)
+    asked = mode
+    cuda = device.kind == "cuda"
+    mode = mode if cuda else "sustained"
+    runner = Runner(device, spec, dtype, backend, mode, emit, algos=algos)
+    space, how = search_space(device, dtype, max_dim, ks if not (ms and ns) else None, tiles)
+    cands = candidates_for(space, ms, ns, ks)
+    if explore:
+        cands.explore = explore
+    if len(cands) == 0:
+        smallest = Shape(min(ms or [space.max_dim]), min(ns or [space.max_dim]), min(ks or [space.max_dim]))
+        raise AccelkernError(f"no shape fits: the smallest, {smallest}, needs "
+                             f"{space.operand_bytes(smallest) / 2**30:.2f} GiB for rotating operands and output; "
+                             f"{space.max_operand_bytes / 2**30:.2f} GiB may be used on this device (max size "
+                             f"{space.max_dim})")
+    res = SearchResult(dtype=dtype, search=search, mode=mode, tried=0, measuring_s=0.0, best=None,
+                       candidates=len(cands), mode_note=COLD_CACHE_FALLBACK if asked != mode else "")
+    progress(f"mamf {dtype} via {backend}, {search} search over {len(cands)} shapes, {mode} mode, budget "
+             f"{budget_s:.3g} s; {how}")
+    if res.mode_note:
+        progress(f"  {res.mode_note}")
+    if warmup_s > 0:
+        big = max(cands.shapes, key=lambda s: s.flops)
+        res.warmup = warm_up(runner, big, max_s=warmup_s)
+        progress(f"  warm-up {res.warmup['seconds']:.1f} s on {big}"
+                 + (f": SM clock {res.warmup['sm_clock_mhz']:.0f} MHz" if res.warmup.get("sm_clock_mhz") else ""))
+    if deadline is not None:
+        budget.seconds = max(1e-3, min(budget.seconds, deadline - time.monotonic()))
+    winner = search_and_pick(runner, cands, budget, search, top, repeats, res, progress)
+    if winner is None:
+        return res
+    other = "sustained" if mode == "cold-cache" else "cold-cache"
+    if cuda:
+        other_ms = remeasure(runner, [winner], repeats, mode=other).get(winner, [])
+        if other_ms:
+            med, spread = summarize(other_ms)
+            r = other_ms[0].row
+            res.other_mode = {"mode": other, "tflops": med, "spread": spread, "sm_clock_mhz": r.sm_clock_mean_mhz,
+                              "power_w": r.power_mean_w, "throttle": r.throttle,
+                              "mean_tflops": statistics.median([m.tflops_mean for m in other_ms if m.tflops_mean]
+                                                               or [med])}
+    emit(winner_row(res))
+    return res
+
+
+def winner_row(res: SearchResult) -> Row:
+    """The headline row: the winner's median over re-measures (value), its spread, the mean-based figure,
+    the other mode."""
+    base = res.winner_rows[len(res.winner_rows) // 2]
+    row = Row(**{**base.to_dict(), "config": dict(base.config)})
+    row.name = "MAMF"
+    row.value = res.winner_tflops
+    row.rel_stddev = res.winner_spread
+    row.pct_of_spec = None if not row.spec_value else 100.0 * res.winner_tflops / row.spec_value
+    if res.checked is not None:
+        row.correct, row.max_error, row.tolerance = res.checked.correct, res.checked.max_error, res.checked.tolerance
+    row.config.update({"search": res.search, "shapes_tried": res.tried, "measuring_s": round(res.measuring_s, 3),
+                       "repeats": len(res.winner_rows), "mean_tflops": res.winner_mean_tflops,
+                       "median_tflops": res.winner_tflops, "headline": "median",
+                       "stop_reason": res.stop_reason, "candidates": res.candidates})
+    if res.mode_note:
+        row.config["mode_note"] = res.mode_note
+    if res.other_mode:
+        row.config["other_mode"] = res.other_mode
+    if res.warmup:
+        row.config["warmup"] = res.warmup
+    if res.replay:
+        row.config.update(res.replay)
+    row.note = headline(res)
+    return row
+
+
+def headline(res: SearchResult) -> str:
+    if res.best is None or res.winner_tflops is None:
+        return f"mamf {res.dtype}: nothing measured" + (f" ({res.stop_reason})" if res.stop_reason else "")
+    r = res.best.row
+    cfg = r.config
+    unit = r.metric or "TFLOPS"
+    where = f"{res.best.shape}"
+    if cfg.get("tile"):
+        where += f", tile {cfg['tile']}" + (f" cluster {cfg['cluster']}" if cfg.get("cluster") else "")
+        if cfg.get("waves") is not None:
+            where += f", {cfg['waves']:.2f} waves"
+    state = ", ".join(x for x in (
+        f"SM {r.sm_clock_mean_mhz:.0f} MHz" if r.sm_clock_mean_mhz else "",
+        f"{r.power_mean_w:.0f} W" if r.power_mean_w else "",
+        f"throttle: {r.throttle}" if r.throttle else "") if x)
+    if res.replay:
+        text = (f"MAMF {res.dtype or '?'} (replay) = {res.winner_tflops:.4g} {unit} (recorded mean) at {where}")
+    else:
+        mean = f"; mean-based {res.winner_mean_tflops:.4g}" if res.winner_mean_tflops else ""
+        text = (f"MAMF {res.dtype} = {res.winner_tflops:.4g} {unit} (headline: median-based, {res.mode}, median of "
+                f"{len(res.winner_rows)} re-measures, spread {res.winner_spread:.1%}{mean} as mamf-finder reports) "
+                f"at {where}" + (f"; {state}" if state else ""))
+    if res.other_mode:
+        o = res.other_mode
+        text += (f"; {o['mode']}: {o['tflops']:.4g}" + (f" at {o['sm_clock_mhz']:.0f} MHz" if o.get("sm_clock_mhz")
+                                                        else "") + (f", {o['power_w']:.0f} W" if o.get("power_w") else ""))
+    if res.mode_note:
+        text += f"; {res.mode_note}"
+    cost = "replayed cost" if res.replay else "of measuring"
+    return text + f" [{res.search} search: {res.tried} shapes in {res.measuring_s:.3g} s {cost}; {res.stop_reason}]"
