@@ -3,13 +3,16 @@
 Guided, in three steps:
   1. screen  at the largest K of each M x N: a space-filling handful over log M x log N (the cheapest
              shape first, then always the shape farthest from those measured), among well-quantized shapes;
-  2. K       for the two leaders, one K step down (so the model sees how K matters on this device);
+  2. K       for the two leaders, up to VARY_K other K values spread over the range (on a power-capped part
+             K need not help monotonically); repeated for every new leader before the search may stop;
   3. model   a Gaussian process of log throughput (accelkern.mamf.model) predicts every unmeasured shape with
-             an uncertainty; the next shape is the one with the most expected gain over the best (plus the
-             noise) per second of predicted measuring cost, so cheap shapes and likely winners go first.
-Stopping by statistics: a shape is worth measuring only while its optimistic prediction (mean + 2 sd) beats
-the best measured by more than the noise: the measured spread of the best shape, at least 1%. When none
-does, the search stops ("converged"); otherwise at --budget.
+             an uncertainty; the next shape is the one with the largest chance to beat the best by more than
+             the noise per second of predicted measuring cost, so cheap shapes and likely winners go first.
+Stopping by statistics: the noise is the best shape's measured spread (2 standard errors), at least 1%; the
+chance of an unmeasured shape is that its model value (latent, measurement noise left out) exceeds the best
+measured by more than the noise. The search stops ("converged") when the TOP_CHANCES largest chances add up
+to less than STOP_CHANCE (only the largest: neighbouring shapes' chances are correlated, so summing a long
+tail of them would count one hope many times), and the leaders' K axes are walked; otherwise at --budget.
 """
 from __future__ import annotations
 
@@ -23,14 +26,13 @@ from accelkern.mamf.candidates import Candidates
 from accelkern.mamf.model import SurfaceModel
 
 NOISE_FLOOR = 0.01        # a gain below 1% is not a gain (shape-to-shape noise of power-capped parts is 1-6%)
-Z_STOP = 2.0              # optimism of the stopping rule: mean + 2 sd of the model's posterior
 SCREEN_PER_DIM = 4        # screening shapes per varying dimension of M x N (plus the cheapest one)
-FLOOR = math.log(1.25)    # measurements more than 25% below the best enter the model at that level
-DEBUG = False
-STOP_RULE = 'sum'
-STOP_CHANCE = 0.2        # stop when the unmeasured shapes' chances to beat the best add up to less
-HOT_P = 1e-4
+STOP_CHANCE = 0.2         # stop when the largest chances to beat the best add up to less than this
+TOP_CHANCES = 10          # ... the TOP_CHANCES largest
+HOT_P = 1e-4              # between full evaluations only candidates with at least this chance are re-predicted
+VARY_K = 5                # K values measured per leader
 REFIT_GROWTH = 1.2        # hyperparameters re-chosen when the measured set grew by 20%
+DEBUG = False
 
 
 def _norm_pdf(z):
@@ -44,17 +46,11 @@ def _norm_cdf(z):
     return 0.5 * (1.0 + _erf(np.asarray(z) / math.sqrt(2.0)))
 
 
-def expected_gain(mu, sd, thr):
-    """Expected amount by which a normal(mu, sd) exceeds thr (log units)."""
-    z = (mu - thr) / sd
-    return (mu - thr) * _norm_cdf(z) + sd * _norm_pdf(z)
-
-
 class Search:
     def __init__(self, runner, budget: Budget, progress: Callable[[str], None] = lambda m: None,
-                 noise_floor: float = NOISE_FLOOR, z: float = Z_STOP):
+                 noise_floor: float = NOISE_FLOOR):
         self.r, self.budget, self.progress = runner, budget, progress
-        self.noise_floor, self.z = noise_floor, z
+        self.noise_floor = noise_floor
         self.best: Measured | None = None
         self.tried = 0
         self.stop_reason = ""
@@ -105,6 +101,7 @@ class Search:
             return None
         self._y: dict[int, float] = {}
         self._dead = np.zeros(len(c), dtype=bool)
+        self._walked: set = set()
         for i in screening(c):
             self._measure(c, i, "screen at the largest K")
         self._vary_k(c)
@@ -121,13 +118,24 @@ class Search:
         self._y[i] = math.log(m.tflops)
         return True
 
-    def _vary_k(self, c: Candidates, leaders: int = 2):
+    def _vary_k(self, c: Candidates, leaders: int = 2, per_leader: int = VARY_K) -> int:
+        """Other K values of the leaders' M x N (at most `per_leader`, spread over the range), once per M x N:
+        the K axis of one M x N does not tell another's (the library may pick another tile at another K).
+        Returns how many shapes were measured."""
         ranked = sorted(self._y, key=lambda i: -self._y[i])[:leaders]
+        new = 0
         for i in ranked:
-            same = np.flatnonzero((c.m == c.m[i]) & (c.n == c.n[i]) & (c.k < c.k[i]))
-            if len(same):
-                j = same[np.argmax(c.k[same])]
-                self._measure(c, int(j), f"K step down for the leader {c.shapes[i]}")
+            mn = (int(c.m[i]), int(c.n[i]))
+            if mn in self._walked:
+                continue
+            self._walked.add(mn)
+            same = np.flatnonzero((c.m == c.m[i]) & (c.n == c.n[i]) & (c.k != c.k[i]))
+            same = same[np.argsort(-c.k[same])]
+            if len(same) > per_leader:
+                same = same[np.round(np.linspace(0, len(same) - 1, per_leader)).astype(int)]
+            for j in same:
+                new += self._measure(c, int(j), f"K for the leader {c.shapes[i]}")
+        return new
 
     def _model_loop(self, c: Candidates):
         model = self.model = SurfaceModel(c.m, c.n, c.k, c.q_best)
@@ -158,9 +166,8 @@ class Search:
                 continue
             mu, sd = model.predict(pool)
             thr = float(y.max()) + math.log1p(self.noise())
-            spread = np.sqrt(sd * sd + model.noise_sd ** 2)
-            pi = 1.0 - _norm_cdf((thr - mu) / spread)
-            chance = float(pi.sum()) if STOP_RULE == 'sum' else float(pi.max())
+            pi = 1.0 - _norm_cdf((thr - mu) / np.maximum(sd, 1e-9))
+            chance = float(np.sort(pi)[-TOP_CHANCES:].sum())
             if full:
                 hot[:] = False
                 hot[pool[pi > HOT_P]] = True
@@ -169,16 +176,19 @@ class Search:
                       f"out={model.outlier.sum()} hot={hot.sum()} chance={chance:.3g} thr={math.exp(thr):.1f} "
                       f"topmu={math.exp(mu.max()):.1f}")
             if chance < STOP_CHANCE:
+                if full and self._vary_k(c):
+                    continue      # the leaders changed since K was varied: their K axis first
                 if full:
                     self.stop_reason = (f"converged: the chance that an unmeasured shape beats the best by more "
-                                        f"than the noise ({self.noise():.1%}) is {chance:.1%}")
+                                        f"than the noise ({self.noise():.1%}) is {min(chance, 1.0):.1%} (top "
+                                        f"{TOP_CHANCES} of {len(pool)} summed)")
                     return
                 full = True
                 continue
             full = False
             cost = self.r.cost_s(c.flops[pool], np.exp(mu))
             k = int(np.argmax(pi / np.maximum(cost, 1e-9)))
-            self._measure(c, int(pool[k]), f"model: predicted {math.exp(mu[k]):.4g} +- {spread[k]:.1%}, "
+            self._measure(c, int(pool[k]), f"model: predicted {math.exp(mu[k]):.4g} +- {sd[k]:.1%}, "
                                            f"{pi[k]:.0%} chance to beat the best")
 
 
