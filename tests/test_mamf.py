@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -17,49 +18,63 @@ H200_LIKE = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256, 1, 1), (2
                              ks=(4096, 8192, 16384), max_operand_bytes=100 << 30, elem_bytes=2)
 
 
-def test_parse_dim_list_stop_excluded():
-    assert mamf.parse_dim_list("256:1024:256") == [256, 512, 768]
-    assert len(mamf.parse_dim_list("2048:16384:2048")) == 7
-    assert len(mamf.parse_dim_list("256:20224:256")) == 78
-    assert mamf.parse_dim_list("4096,8192") == [4096, 8192]
-    assert mamf.parse_dim_list("8192") == [8192]
-    for bad, msg in (("1024:256:256", "STOP must be >= START"), ("256:256:256", "empty"), ("256:1024:0", "STEP"),
-                     ("a:b:c", "START:STOP:STEP"), ("1:2", "START:STOP:STEP"), ("0,5", "positive"), ("", "empty")):
-        with pytest.raises(AccelkernError, match=msg):
-            mamf.parse_dim_list(bad)
-
-
-def test_guided_candidates_are_tile_aligned_whole_waves_within_limits_unique():
-    cands = mamf.guided_candidates(H200_LIKE, limit=200)
-    shapes = [s for s, _ in cands]
-    assert len(shapes) == len(set(shapes)) > 20
-    for s, why in cands:
+def test_wave_aware_candidates_span_the_wave_range_both_orientations_tile_aligned():
+    mn = mamf.wave_mn(H200_LIKE)
+    assert len(mn) > 50
+    for (m, n), why in mn.items():
         tile = (128, 256) if "128x256" in why else (256, 128)
-        assert s.m % tile[0] == 0 and s.n % tile[1] == 0, (s, why)
-        st = mamf.wave_stats(s, H200_LIKE.launch(tile + (1, 1)))
-        assert st["tiles"] % 132 == 0 and st["wave_eff"] == 1.0 and st["tile_eff"] == 1.0
-        assert max(s.m, s.n, s.k) <= 20480 and max(s.m, s.n) / min(s.m, s.n) <= 4
-        assert s.k == 8192   # the middle K first
-    assert shapes == sorted(shapes, key=lambda s: -s.m * s.n)  # largest first when under the limit
+        assert m % tile[0] == 0 and n % tile[1] == 0, (m, n, why)
+        assert (n, m) in mn                                  # both orientations
+        assert max(m, n) <= 20480 and max(m, n) / min(m, n) <= 4
+        st = mamf.wave_stats(mamf.Shape(m, n, 8192), H200_LIKE.launch(tile + (1, 1)))
+        whole = st["tiles"] % 132 == 0
+        assert whole or ("just under" in why and 1 - st["wave_eff"] <= 0.05 + 1 / st["tiles"]), (m, n, why)
+    # 1, 2 and 3 waves of 132 tiles (128x256: 12 x 11 tiles = 1536 x 2816) and just under one wave
+    # (2048 x 2048 = 16 x 8 = 128 of 132 tiles), not only the biggest shapes
+    assert (1536, 2816) in mn and (2816, 1536) in mn and (2048, 2048) in mn
+    waves_seen = {mamf.wave_stats(mamf.Shape(m, n, 8192), H200_LIKE.launch((128, 256, 1, 1)))["waves"]
+                  for (m, n), why in mn.items() if "128x256" in why and "whole" in why}
+    assert {1.0, 2.0, 3.0, 4.0} <= {round(w, 6) for w in waves_seen}
+    assert min(m * n for m, n in mn) <= 2048 * 2048 < 8192 * 8192 <= max(m * n for m, n in mn)
 
 
-def test_guided_candidates_respect_memory_and_limit():
-    small = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256, 1, 1),), max_dim=20480, ks=(8192,),
+def test_k_from_the_largest_that_fits_downward_and_max_dim_bounds_k_separately():
+    space = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256, 1, 1),), max_dim=20480, ks=None,
+                             max_operand_bytes=100 << 30, elem_bytes=2)
+    ks = space.k_values(2048, 2048)
+    assert ks[0] == 20480 and ks == sorted(ks, reverse=True) and ks[-1] == 2048
+    assert 16384 in ks and 12288 in ks and 8192 in ks
+    # memory bounds K for big M x N: two rotating operand sets and the output must fit
+    tight = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256, 1, 1),), max_dim=20480, ks=None,
                              max_operand_bytes=1 << 30, elem_bytes=2)
-    cands = mamf.guided_candidates(small, limit=10)
-    assert 0 < len(cands) <= 10
-    assert all(small.fits(s) for s, _ in cands)
-    # the limit keeps the largest half and samples the rest, so mid-size shapes are measured too
-    full = mamf.guided_candidates(small, limit=1000)
-    assert cands[0][0] == full[0][0] and cands[-1][0] in [s for s, _ in full[len(full) // 2:]]
+    top = tight.k_values(16384, 16384)
+    assert not top or tight.fits(mamf.Shape(16384, 16384, top[0]))
+    big = tight.k_values(4096, 4096)[0]
+    assert tight.fits(mamf.Shape(4096, 4096, big)) and not tight.fits(mamf.Shape(4096, 4096, big + 256))
+    cands = mamf.wave_candidates(tight)
+    assert len(cands) and all(tight.fits(s) for s in cands.shapes)
+    assert len(set(cands.shapes)) == len(cands)
 
 
 def test_cluster_shape_divides_the_tile_grid():
     clustered = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256, 2, 1),), max_dim=20480, ks=(8192,),
                                  max_operand_bytes=100 << 30, elem_bytes=2)
-    cands = mamf.guided_candidates(clustered, limit=500)
-    assert cands and all((s.m // 128) % 2 == 0 for s, _ in cands)
-    assert all("2x1 clusters" in why for _, why in cands)
+    mn = mamf.wave_mn(clustered)
+    assert mn
+    for (m, n), why in mn.items():
+        if "tile 128x256 cluster 2x1" in why:
+            assert m % 256 == 0 and n % 256 == 0, (m, n)          # whole 2x1 clusters of 128x256 tiles
+        else:
+            assert "tile 256x128 cluster 1x2 (the other orientation)" in why, why
+            assert n % 256 == 0 and m % 256 == 0, (m, n)
+
+
+def test_parse_tiles():
+    assert mamf.parse_tiles("128x256") == ((128, 256, 1, 1),)
+    assert mamf.parse_tiles("128x256:2x1, 256x128") == ((128, 256, 2, 1), (256, 128, 1, 1))
+    for bad in ("", "128", "axb", "128x256:2"):
+        with pytest.raises(AccelkernError):
+            mamf.parse_tiles(bad)
 
 
 def test_hand_computed_wave_stats():
@@ -72,16 +87,14 @@ def test_hand_computed_wave_stats():
     assert st["tile_eff"] == pytest.approx(1408 / 1536)
 
 
-def test_neighbours():
-    s = mamf.Shape(8192, 8448, 8192)
-    nb = dict(mamf.neighbours(s, H200_LIKE))
-    for want in (mamf.Shape(8320, 8448, 8192), mamf.Shape(8064, 8448, 8192), mamf.Shape(8192, 8704, 8192),
-                 mamf.Shape(8192, 8192, 8192), mamf.Shape(8448, 8192, 8192), mamf.Shape(8192, 8448, 16384),
-                 mamf.Shape(8192, 8448, 4096)):
-        assert want in nb, want
-    assert s not in nb
-    edge = mamf.Shape(20480, 20480, 16384)
-    assert all(max(c.m, c.n, c.k) <= 20480 for c in dict(mamf.neighbours(edge, H200_LIKE)))
+def test_lattice_candidates_keep_only_what_fits_or_was_recorded():
+    space = mamf.SearchSpace(sms=132, ctas_per_sm=1, tiles=((128, 256, 1, 1),), max_dim=20480, ks=None,
+                             max_operand_bytes=1 << 30, elem_bytes=2)
+    c = mamf.lattice_candidates(space, [1024, 65536], [1024], [1024, 2048])
+    assert c.shapes == [mamf.Shape(1024, 1024, 1024), mamf.Shape(1024, 1024, 2048)] and c.lattice
+    rec = {mamf.Shape(1024, 1024, 2048)}
+    c = mamf.lattice_candidates(space, [1024, 65536], [1024], [1024, 2048], available=rec)
+    assert c.shapes == [mamf.Shape(1024, 1024, 2048)]
 
 
 class FakeClock:
@@ -115,6 +128,9 @@ class FakeRunner:
         self.clock, self.surface = clock, surface
         self.mode, self.rule, self.measured, self.calls = "cold-cache", timing.StopRule(), {}, []
 
+    def cost_s(self, flops, tflops):
+        return 1.0 + 0 * flops
+
     def measure(self, s, why="", mode=None, phase="search", rule=None, check=False):
         self.clock.t += 1
         self.calls.append((s, mode or self.mode, phase))
@@ -125,29 +141,59 @@ class FakeRunner:
         return m
 
 
-def test_guided_search_refines_past_the_candidates_and_stops_on_budget():
+def _lattice(ms, ns, ks):
+    return mamf.lattice_candidates(H200_LIKE, ms, ns, ks)
+
+
+def test_guided_search_finds_the_top_of_a_lattice_for_part_of_its_cost_and_stops_by_itself():
+    # a smooth surface with its top inside the lattice, away from the cheapest and the largest shapes
+    peak = mamf.Shape(6144, 4096, 8192)
+    surface = lambda s: 800 * (1 - 0.02 * (np.log2(s.m / peak.m) ** 2 + np.log2(s.n / peak.n) ** 2
+                                           + np.log2(s.k / peak.k) ** 2))
+    sizes = list(range(1024, 16385, 1024))
+    c = _lattice(sizes, sizes, (2048, 4096, 8192, 16384))
     clk = FakeClock()
-    peak = mamf.Shape(8320, 8448, 16384)      # one tile off any candidate: only refinement finds it
-    surface = lambda s: 800 - abs(s.m - peak.m) / 64 - abs(s.n - peak.n) / 64 - abs(s.k - peak.k) / 4096
     r = FakeRunner(clk, surface)
-    search = mamf.Search(r, mamf.Budget(1000, clk))
-    best = search.guided(H200_LIKE, explore=24)
-    assert best.shape == peak
-    assert search.tried == len({s for s, _, _ in r.calls})   # nothing measured twice
-    clk2 = FakeClock()
-    r2 = FakeRunner(clk2, surface)
-    s2 = mamf.Search(r2, mamf.Budget(5, clk2))
-    s2.guided(H200_LIKE)
-    assert s2.tried == 5 and len(r2.calls) == 5
+    search = mamf.Search(r, mamf.Budget(10_000, clk))
+    best = search.guided(c)
+    assert best.tflops >= 0.99 * max(surface(s) for s in c.shapes)
+    assert search.tried == len({s for s, _, _ in r.calls})        # nothing measured twice
+    assert search.tried < 0.25 * len(c)
+    assert search.stop_reason.startswith("converged")
+    assert set(s for s, _, _ in r.calls) <= set(c.shapes)         # never outside the lattice
 
 
-def test_grid_search_visits_every_shape_in_order():
+def test_guided_search_stops_at_the_budget():
+    c = _lattice(list(range(1024, 16385, 1024)), [4096, 8192], (4096, 8192))
+    clk = FakeClock()
+    r = FakeRunner(clk, lambda s: float(s.m))
+    search = mamf.Search(r, mamf.Budget(5, clk))
+    search.guided(c)
+    assert search.tried == 5 and len(r.calls) == 5 and search.stop_reason == "budget spent"
+
+
+def test_a_gain_inside_the_noise_is_no_reason_to_go_on():
+    # a flat surface: nothing can beat the best by the 1% noise floor, so the search stops after the model's
+    # first look instead of measuring every shape
+    c = _lattice(list(range(1024, 16385, 1024)), list(range(1024, 16385, 1024)), (8192,))
+    clk = FakeClock()
+    search = mamf.Search(FakeRunner(clk, lambda s: 700.0), mamf.Budget(10_000, clk))
+    search.guided(c)
+    assert search.stop_reason.startswith("converged") and search.tried < 40
+
+
+def test_grid_search_visits_every_shape_in_order_and_stops_at_the_budget():
     clk = FakeClock()
     r = FakeRunner(clk, lambda s: s.m + s.n / 10 + s.k / 100)
-    best = mamf.Search(r, mamf.Budget(1e9, clk)).grid([256, 512], [256], [128, 256])
-    assert [c[0] for c in r.calls] == [mamf.Shape(256, 256, 128), mamf.Shape(256, 256, 256),
+    c = _lattice([256, 512], [256], [128, 256])
+    best = mamf.Search(r, mamf.Budget(1e9, clk)).grid(c)
+    assert [x[0] for x in r.calls] == [mamf.Shape(256, 256, 128), mamf.Shape(256, 256, 256),
                                        mamf.Shape(512, 256, 128), mamf.Shape(512, 256, 256)]
     assert best.shape == mamf.Shape(512, 256, 256)
+    clk2 = FakeClock()
+    s2 = mamf.Search(FakeRunner(clk2, lambda s: 1.0), mamf.Budget(2, clk2))
+    s2.grid(c)
+    assert s2.tried == 2 and s2.stop_reason == "budget spent"
 
 
 def test_remeasure_and_summarize():
@@ -181,11 +227,29 @@ def test_cpu_end_to_end_short_budget(tmp_path):
     assert len(lines) == 1 + len(doc["rows"])
 
 
-def test_cpu_grid_needs_all_three_ranges():
-    r = CliRunner().invoke(cli, ["mamf", "--device", "cpu", "--search", "grid", "--m", "256:512:256"])
-    assert r.exit_code == 1 and "needs --m, --n and --k" in r.output
-    r = CliRunner().invoke(cli, ["mamf", "--device", "cpu", "--dtype", "fp4"])
-    assert r.exit_code == 1 and "allowed are" in r.output
+def test_bad_options_are_one_line_exit_2_before_any_output(tmp_path):
+    out = tmp_path / "o"
+    for args, msg in ((["--search", "grid", "--m", "256:512:256"], "needs --m, --n and --k"),
+                      (["--dtype", "fp4"], "allowed are"),
+                      (["--budget", "-5"], "--budget -5"),
+                      (["--m", "1024:256:256", "--n", "256"], "--m"),
+                      (["--m", "256"], "--m and --n go together"),
+                      (["--tile", "128"], "--tile"),
+                      (["--sms", "100"], "--sms goes with --replay")):
+        r = CliRunner().invoke(cli, ["mamf", "--device", "cpu", "--out", str(out)] + args)
+        assert r.exit_code == 2, (args, r.output)
+        assert msg in r.output and "Traceback" not in r.output, (args, r.output)
+        assert len(r.output.strip().splitlines()) == 1, (args, r.output)
+        assert not out.exists(), args                   # nothing written before the refusal
+
+
+def test_grid_ranges_stop_excluded(tmp_path):
+    r = CliRunner().invoke(cli, ["mamf", "--device", "cpu", "--search", "grid", "--m", "128:384:128", "--n", "128",
+                                 "--k", "128", "--warmup", "0", "--dtype", "fp32", "--top", "1", "--repeats", "1",
+                                 "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert sorted(x["shape"] for x in doc["rows"] if x["name"] == "search") == ["128x128x128", "256x128x128"]
 
 
 def test_sigint_keeps_a_valid_file_and_prints_the_summary(tmp_path):
@@ -214,7 +278,7 @@ def test_sigint_keeps_a_valid_file_and_prints_the_summary(tmp_path):
 def test_grid_that_cannot_fit_is_one_line():
     r = CliRunner().invoke(cli, ["mamf", "--device", "cpu", "--search", "grid", "--m", "1000000", "--n", "1000000",
                                  "--k", "1000000", "--warmup", "0"])
-    assert r.exit_code == 1 and "needs" in r.output and "GiB" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "needs" in r.output and "GiB" in r.output and "Traceback" not in r.output
 
 
 @pytest.mark.gpu
@@ -226,7 +290,7 @@ def test_gpu_short_guided_search_finds_a_checked_winner(backend):
     spec, _ = specs.lookup(dev.name)
     rows = []
     res = mamf.run(dev, spec, "bf16", lambda r: rows.append(r) or r, backend=backend, budget_s=4, warmup_s=1,
-                   top=2, repeats=2, explore=6, max_dim=8192)
+                   top=2, repeats=2, max_dim=8192)
     assert res.winner_tflops and res.winner_tflops > 0
     assert res.checked is not None and res.checked.correct is True
     assert res.other_mode and res.other_mode["mode"] == "sustained" and res.other_mode["tflops"] > 0

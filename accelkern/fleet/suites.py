@@ -87,10 +87,10 @@ def mamf_rows(ctx: FleetContext) -> Iterator[Row]:
     try:
         if cuda:
             res = mamf.run(ctx.info, ctx.spec, dtype, got.append, budget_s=max(1.0, 0.4 * ctx.budget_s),
-                           warmup_s=min(5.0, ctx.budget_s / 4), top=2, repeats=2, explore=8, progress=ctx.progress)
+                           warmup_s=min(5.0, ctx.budget_s / 4), top=2, repeats=2, progress=ctx.progress)
         else:   # small shapes, no warm-up beyond the harness's own, one re-measure: CPU ranks share cores
             res = mamf.run(ctx.info, ctx.spec, dtype, got.append, budget_s=max(0.3, 0.3 * ctx.budget_s),
-                           warmup_s=0, top=1, repeats=1, explore=4, max_dim=CPU_MAMF_MAX_DIM, progress=ctx.progress)
+                           warmup_s=0, top=1, repeats=1, max_dim=CPU_MAMF_MAX_DIM, progress=ctx.progress)
     except Unavailable as exc:
         yield Row(suite="mamf", name="MAMF", dtype=dtype, status="skipped", note=str(exc))
         return

@@ -171,8 +171,8 @@ def wave_mn(space: SearchSpace) -> dict[tuple[int, int], str]:
                 if mn is None or (t != whole and kept_under >= 2):
                     continue
                 kept_under += t != whole
-                for key in (mn, mn[::-1]):
-                    found.setdefault(key, f"{why}, tile {tile_label(tile)}")
+                found.setdefault(mn, f"{why}, tile {tile_label(tile)}")
+                found.setdefault(mn[::-1], f"{why}, tile {tile_label((tn, tm, cn, cm))} (the other orientation)")
     return found
 
 

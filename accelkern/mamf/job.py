@@ -114,7 +114,7 @@ def search_and_pick(runner, cands: Candidates, budget: Budget, search: str, top:
 def run(device, spec, dtype: str, emit: Callable[[Row], Row], *, search: str = "guided", backend: str | None = None,
         mode: str = "cold-cache", budget_s: float = DEFAULT_BUDGET_S, ms=None, ns=None, ks=None,
         max_dim: int | None = None, tiles=None, algos: int = 1, top: int = 3, repeats: int = 3,
-        warmup_s: float = 15.0, explore: int | None = None, progress: Callable[[str], None] = lambda m: None,
+        warmup_s: float = 15.0, progress: Callable[[str], None] = lambda m: None,
         clock: Callable[[], float] = time.monotonic, deadline: float | None = None) -> SearchResult:
     """Warm up, search, re-measure the top shapes, measure the winner in the other mode; rows to `emit`.
     `deadline` (a time.monotonic() value) ends the search early enough for the re-measures (validate)."""
@@ -127,8 +127,6 @@ def run(device, spec, dtype: str, emit: Callable[[Row], Row], *, search: str = "
     runner = Runner(device, spec, dtype, backend, mode, emit, algos=algos)
     space, how = search_space(device, dtype, max_dim, ks if not (ms and ns) else None, tiles)
     cands = candidates_for(space, ms, ns, ks)
-    if explore:
-        cands.explore = explore
     if len(cands) == 0:
         smallest = Shape(min(ms or [space.max_dim]), min(ns or [space.max_dim]), min(ks or [space.max_dim]))
         raise AccelkernError(f"no shape fits: the smallest, {smallest}, needs "
