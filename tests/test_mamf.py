@@ -235,7 +235,8 @@ def test_bad_options_are_one_line_exit_2_before_any_output(tmp_path):
                       (["--m", "1024:256:256", "--n", "256"], "--m"),
                       (["--m", "256"], "--m and --n go together"),
                       (["--tile", "128"], "--tile"),
-                      (["--sms", "100"], "--sms goes with --replay")):
+                      (["--sms", "100"], "--sms goes with --replay"),
+                      (["--m", "1:20000:1", "--n", "1:20000:1"], "use a coarser STEP")):
         r = CliRunner().invoke(cli, ["mamf", "--device", "cpu", "--out", str(out)] + args)
         assert r.exit_code == 2, (args, r.output)
         assert msg in r.output and "Traceback" not in r.output, (args, r.output)

@@ -124,7 +124,7 @@ def mamf(device, spec_name, as_json, as_csv, out, dtypes, search, backend, mode,
     if not budget > 0:
         raise AccelkernError(f"--budget {budget:g}: must be a positive number of seconds")
     ms, ns, ks = _values(m_range, "--m"), _values(n_range, "--n"), _values(k_range, "--k")
-    job.check_ranges(search, ms, ns, ks)
+    job.check_ranges(search, ms, ns, ks, available_only=bool(replay_path))
     wanted = split_list(dtypes)
     bad = [d for d in wanted if d not in mf.MAMF_DTYPES]
     if not wanted or bad:
@@ -151,8 +151,10 @@ def mamf(device, spec_name, as_json, as_csv, out, dtypes, search, backend, mode,
     if results_path:
         check_out_dir(out)
         dry_run_exit("mamf")
-        _, rows = read_results(_jsonl_path(results_path))
-        return _compare_only(log, rows, as_json, as_csv, out)
+        found = read_results(_jsonl_path(results_path))
+        for problem in found.problems:
+            progress(f"--results: {problem}")
+        return _compare_only(log, found.rows, as_json, as_csv, out)
     s = Session("mamf", device, spec_name, as_json, as_csv, out)
     headlines: list[str] = []
     try:

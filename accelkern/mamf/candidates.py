@@ -25,6 +25,7 @@ DEFAULT_TILES = tuple((tm, tn, cm, cn) for tm, tn in ((128, 128), (128, 256), (2
                       for cm, cn in ((1, 1), (2, 1), (1, 2)))
 DEFAULT_SMS = 132
 JUST_UNDER = 0.05          # "just under a whole wave": tile counts within 5% below it
+MAX_LATTICE = 1_000_000  # shapes of an --m/--n/--k lattice
 MIN_GPU_K = 2048           # smallest K of the wave-aware set (smaller K does not amortise a tile's prologue)
 
 
@@ -221,6 +222,10 @@ def wave_candidates(space: SearchSpace) -> Candidates:
 
 def lattice_candidates(space: SearchSpace, ms, ns, ks, available=None) -> Candidates:
     """Every shape of ms x ns x ks that fits (and, for a recording, was recorded)."""
+    total = len(ms) * len(ns) * len(ks)
+    if total > MAX_LATTICE:
+        raise AccelkernError(f"--m/--n/--k span {len(ms)} x {len(ns)} x {len(ks)} = {total:,} shapes; at most "
+                             f"{MAX_LATTICE:,} (use a coarser STEP)")
     shapes = [Shape(m, n, k) for m in ms for n in ns for k in ks]
     shapes = [s for s in shapes if (s in available if available is not None else space.fits(s))]
     return Candidates(shapes, ["lattice"] * len(shapes), lattice=True, space=space)

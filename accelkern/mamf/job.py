@@ -65,13 +65,18 @@ def summarize(ms: list) -> tuple[float, float]:
     return med, (max(vals) - min(vals)) / med if med else math.inf
 
 
-def check_ranges(search: str, ms, ns, ks):
+def check_ranges(search: str, ms, ns, ks, available_only: bool = False):
     if search not in ("guided", "grid"):
         raise AccelkernError(f"--search '{search}': allowed are guided, grid")
     if search == "grid" and not (ms and ns and ks):
         raise AccelkernError("--search grid needs --m, --n and --k (lists or START:STOP:STEP ranges, STOP excluded)")
     if bool(ms) != bool(ns):
         raise AccelkernError("--m and --n go together (the lattice is M x N x K); --k alone sets the K values")
+    if ms and ns:
+        from accelkern.mamf.candidates import MAX_LATTICE
+        total = len(ms) * len(ns) * len(ks or GPU_KS)
+        if total > MAX_LATTICE and not available_only:
+            raise AccelkernError(f"--m/--n/--k span {total:,} shapes; at most {MAX_LATTICE:,} (use a coarser STEP)")
 
 
 def candidates_for(space, ms, ns, ks, available=None) -> Candidates:

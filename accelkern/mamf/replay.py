@@ -223,13 +223,17 @@ def run_replay(rec: Recording, emit, *, search: str = "guided", budget_s: float 
     from accelkern.mamf.budget import Budget
     from accelkern.mamf.job import SearchResult, candidates_for, check_ranges, winner_row
     from accelkern.mamf import job
-    check_ranges(search, ms, ns, ks)
+    check_ranges(search, ms, ns, ks, available_only=True)
     space, how = space_for(rec, sms, tiles)
-    ms = ms or rec.values("m")
-    ns = ns or rec.values("n")
-    ks = ks or rec.values("k")
-    cands = candidates_for(space, ms, ns, ks, available=rec.points)
-    if len(cands) == 0:
+    # the ranges as the recording holds them (a range may be far larger than any recording)
+    asked = bool(ms or ns or ks)
+    ms = [v for v in ms if v in set(rec.values("m"))] if ms else rec.values("m")
+    ns = [v for v in ns if v in set(rec.values("n"))] if ns else rec.values("n")
+    ks = [v for v in ks if v in set(rec.values("k"))] if ks else rec.values("k")
+    if asked and not (ms and ns and ks):
+        ms = ns = ks = []
+    cands = candidates_for(space, ms, ns, ks, available=rec.points) if ms else None
+    if cands is None or len(cands) == 0:
         raise AccelkernError(f"--m/--n/--k select no recorded shape of {rec.path} (it holds M "
                              f"{_span(rec.values('m'))}, N {_span(rec.values('n'))}, K {_span(rec.values('k'))})")
     runner = ReplayRunner(rec, emit, dtype)
