@@ -24,16 +24,6 @@ def round_up(a: int, b: int) -> int:
     return ceil_div(a, b) * b
 
 
-# ---- sweep values -----------------------------------------------------------------------------
-
-def parse_values(text: str, what: str = "value", *, stop_inclusive: bool = False) -> list[int]:
-    """Deprecated: use accelkern.units.parse_int_values (the one range convention, STOP excluded)."""
-    if stop_inclusive:
-        raise ValueError("STOP-inclusive ranges are gone: every command excludes STOP (units.parse_int_values)")
-    from accelkern.units import parse_int_values
-    return parse_int_values(text, what)
-
-
 def parse_pair(text: str, what: str) -> tuple[int, int]:
     """'128x256' -> (128, 256); both positive."""
     parts = str(text).lower().replace("*", "x").split("x")

@@ -263,10 +263,7 @@ def test_sweep_ranges_exclude_stop_like_every_command(tmp_path):
     from accelkern.units import parse_int_values
     assert parse_int_values("128:8193:128", "--n")[-1] == 8192 and len(parse_int_values("128:8193:128")) == 64
     assert parse_int_values("128:8192:128")[-1] == 8064                 # STOP itself is never a value
-    # the deprecated waves.parse_values is the same parser, and refuses the old STOP-included reading
-    assert wv.parse_values("2:10:2", "--n") == parse_int_values("2:10:2") == [2, 4, 6, 8]
-    with pytest.raises(ValueError, match="STOP-inclusive"):
-        wv.parse_values("2:10:2", stop_inclusive=True)
+    assert parse_int_values("2:10:2", "--n") == [2, 4, 6, 8]
     # the sweep's default N is 128, 256, ..., 8192, and --help says STOP is excluded
     r = CliRunner().invoke(cli, ["waves", "sweep", "--help"])
     assert "128:8193:128" in r.output and "STOP excluded" in r.output
