@@ -205,7 +205,8 @@ class _OfflineSession(Session):
         self.command, self.as_json, self.as_csv = "mamf", as_json, as_csv
         self.info, self.spec = None, None
         self.header = RunHeader(command="mamf", device=device_name or "unknown", device_kind=kind, sms=sms,
-                                accelkern=__version__, spec_source="none: nothing measured here, no datasheet comparison")
+                                accelkern=__version__,
+                                spec_source="none: nothing measured here, no datasheet comparison")
         self.writer = ResultWriter(out, self.header, stem="mamf")
 
 

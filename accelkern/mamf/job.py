@@ -179,6 +179,7 @@ def winner_row(res: SearchResult) -> Row:
     row.pct_of_spec = None if not row.spec_value else 100.0 * res.winner_tflops / row.spec_value
     if res.checked is not None:
         row.correct, row.max_error, row.tolerance = res.checked.correct, res.checked.max_error, res.checked.tolerance
+    row.config["why"] = "winner: the best median over the re-measures"
     row.config.update({"search": res.search, "shapes_tried": res.tried, "measuring_s": round(res.measuring_s, 3),
                        "repeats": len(res.winner_rows), "mean_tflops": res.winner_mean_tflops,
                        "median_tflops": res.winner_tflops, "headline": "median",
@@ -214,13 +215,15 @@ def headline(res: SearchResult) -> str:
         text = (f"MAMF {res.dtype or '?'} (replay) = {res.winner_tflops:.4g} {unit} (recorded mean) at {where}")
     else:
         mean = f"; mean-based {res.winner_mean_tflops:.4g}" if res.winner_mean_tflops else ""
+        n = len(res.winner_rows)
         text = (f"MAMF {res.dtype} = {res.winner_tflops:.4g} {unit} (headline: median-based, {res.mode}, median of "
-                f"{len(res.winner_rows)} re-measures, spread {res.winner_spread:.1%}{mean} as mamf-finder reports) "
-                f"at {where}" + (f"; {state}" if state else ""))
+                f"{n} re-measure{'s' if n != 1 else ''}, spread {res.winner_spread:.1%}{mean} as mamf-finder "
+                f"reports) at {where}" + (f"; {state}" if state else ""))
     if res.other_mode:
         o = res.other_mode
-        text += (f"; {o['mode']}: {o['tflops']:.4g}" + (f" at {o['sm_clock_mhz']:.0f} MHz" if o.get("sm_clock_mhz")
-                                                        else "") + (f", {o['power_w']:.0f} W" if o.get("power_w") else ""))
+        clock = f" at {o['sm_clock_mhz']:.0f} MHz" if o.get("sm_clock_mhz") else ""
+        power = f", {o['power_w']:.0f} W" if o.get("power_w") else ""
+        text += f"; {o['mode']}: {o['tflops']:.4g}{clock}{power}"
     if res.mode_note:
         text += f"; {res.mode_note}"
     cost = "replayed cost" if res.replay else "of measuring"

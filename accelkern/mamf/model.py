@@ -1,8 +1,11 @@
 """The search's model of a throughput surface: Gaussian-process regression of log TFLOPS over
-(log2 M, log2 N, log2 K), on top of a linear trend in those logs and in the log of the tile/wave
-efficiency. The trend carries what the device facts predict (a ragged last wave loses throughput; bigger
-or smaller may be better); the Gaussian process carries the rest (the power cap, K amortisation, the
-library's choices), and its posterior says how much an unmeasured shape could still gain.
+(log2 M, log2 N, log2 K), with the log of the tile/wave efficiency as a fixed offset (a call's time follows
+whole waves of whole tiles, so the model learns the throughput the tiles would give at full waves), on top
+of a linear trend in those logs and in the log efficiency again (its coefficient corrects the offset where
+the library's tiles are not the ones assumed). The trend carries what the device facts predict (a ragged
+last wave loses throughput; bigger or smaller may be better); the Gaussian process carries the rest (the
+power cap, K amortisation, the library's choices), and its posterior says how much an unmeasured shape
+could still gain.
 
 Hyperparameters (length scales along M/N and along K, noise-to-signal ratio) are chosen by maximum
 marginal likelihood over a small grid, the signal variance in closed form (profiled). A measurement far
@@ -42,7 +45,8 @@ class SurfaceModel:
     def __init__(self, m, n, k, q_best):
         x = np.column_stack([np.log2(m), np.log2(n), np.log2(k)]).astype(np.float64)
         self.x = x - x.mean(axis=0)
-        self.h = np.column_stack([np.ones(len(x)), np.log(np.maximum(q_best, 1e-3)), self.x])
+        self.logq = np.log(np.maximum(np.asarray(q_best, dtype=np.float64), 1e-3))
+        self.h = np.column_stack([np.ones(len(x)), self.logq, self.x])
         self.prior = np.array(TREND_PRIOR)
         self.prior_var = 1.0 + (self.h ** 2 * self.prior).sum(1)
         self.hyper = (1.0, 1.5, 0.05)
@@ -65,6 +69,7 @@ class SurfaceModel:
         if known and np.array_equal(self.idx[:known], idx[:known]):
             weight[:known] = np.where(self.outlier[:known], OUTLIER_WEIGHT, 1.0)
         self.idx, self.y = idx, y
+        y = y - self.logq[idx]
         self.offset = float(np.median(y))
         self._yc = y - self.offset
         self._cache: dict = {}
@@ -117,14 +122,14 @@ class SurfaceModel:
 
     def fitted(self) -> np.ndarray:
         """Posterior mean of log TFLOPS at the measured points (their noise smoothed out)."""
-        return self.offset + self._yc - self._noise * self.alpha
+        return self.offset + self._yc - self._noise * self.alpha + self.logq[self.idx]
 
     def predict(self, idx) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean of log TFLOPS and the latent (noise-free) standard deviation at `idx`."""
         idx = np.asarray(idx, dtype=np.int64)
         lmn, lk, _ = self.hyper
         cross = self._corr(idx, self.idx, lmn, lk)
-        mu = self.offset + cross @ self.alpha
+        mu = self.offset + cross @ self.alpha + self.logq[idx]
         v = cross @ self.w.T
         var = np.maximum(self.prior_var[idx] - (v * v).sum(1), 1e-12) * self.s2
         return mu, np.sqrt(var)

@@ -89,8 +89,8 @@ class ReplayRunner:
         self.measurements += 1
         row = Row(suite="mamf", name=phase, dtype=self.dtype, shape=str(s), flops=s.flops, metric="TFLOPS",
                   value=p.mean, value_best=p.max, backend="replay", kernel=self.rec.fmt,
-                  config={"mode": self.mode, "why": why, "replay": True, "median_tflops": p.median, "mean_tflops": p.mean,
-                          "cost_s": cost})
+                  config={"mode": self.mode, "why": why, "replay": True, "median_tflops": p.median,
+                          "mean_tflops": p.mean, "cost_s": cost})
         m = Measured(s, p.mean, row, why, tflops_mean=p.mean)
         self.measured.setdefault((s, self.mode), m)
         self.emit(row)

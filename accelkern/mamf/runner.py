@@ -209,7 +209,8 @@ def library_tiles(device, dtype: str) -> tuple[tuple, int, str]:
         if found:
             ctas = min(found.values())
             names = ", ".join(tile_label(t) for t in found)
-            return tuple(found), ctas, f"tiles {names} from the cuBLASLt heuristic, {ctas} CTA(s)/SM from its wavesCount"
+            return (tuple(found), ctas,
+                    f"tiles {names} from the cuBLASLt heuristic, {ctas} CTA(s)/SM from its wavesCount")
     except Exception as exc:  # no extension, no cuBLASLt path: fall back, and say so
         return DEFAULT_TILES, 1, f"default tiles 128x128/128x256/256x128 (cuBLASLt tiles unavailable: {exc})"
     return DEFAULT_TILES, 1, "default tiles 128x128/128x256/256x128 (cuBLASLt reported none)"
