@@ -283,19 +283,22 @@ def test_grid_that_cannot_fit_is_one_line():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("backend", ["cublaslt", "torch"])
+@pytest.mark.parametrize("backend", [pytest.param("cublaslt", marks=pytest.mark.smoke), "torch"])
 def test_gpu_short_guided_search_finds_a_checked_winner(backend):
     from accelkern import specs
     from accelkern.device import get_device_info
     dev = get_device_info("cuda")
     spec, _ = specs.lookup(dev.name)
     rows = []
-    res = mamf.run(dev, spec, "bf16", lambda r: rows.append(r) or r, backend=backend, budget_s=4, warmup_s=1,
-                   top=2, repeats=2, max_dim=8192)
+    res = mamf.run(dev, spec, "bf16", lambda r: rows.append(r) or r, backend=backend, budget_s=2, warmup_s=1,
+                   top=2, repeats=1, max_dim=8192)
     assert res.winner_tflops and res.winner_tflops > 0
     assert res.checked is not None and res.checked.correct is True
     assert res.other_mode and res.other_mode["mode"] == "sustained" and res.other_mode["tflops"] > 0
     win = [r for r in rows if r.name == "MAMF"]
-    assert len(win) == 1 and win[0].sm_clock_mean_mhz
+    assert len(win) == 1
+    from accelkern import monitor
+    if monitor.nvml() is not None:          # without NVML there is no clock to report; everything else holds
+        assert win[0].sm_clock_mean_mhz
     if backend == "cublaslt":
         assert win[0].config.get("tile") and win[0].config.get("waves") is not None
