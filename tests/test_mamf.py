@@ -210,7 +210,7 @@ def test_remeasure_and_summarize():
 
 
 def test_cpu_end_to_end_short_budget(tmp_path):
-    r = CliRunner().invoke(cli, ["mamf", "--device", "cpu", "--budget", "3", "--max-dim", "512", "--warmup", "0",
+    r = CliRunner().invoke(cli, ["mamf", "--device", "cpu", "--budget", "1", "--max-dim", "512", "--warmup", "0",
                                  "--dtype", "fp32", "--top", "2", "--repeats", "2", "--out", str(tmp_path), "--json"],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
