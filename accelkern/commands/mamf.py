@@ -169,11 +169,7 @@ def mamf(device, spec_name, as_json, as_csv, out, dtypes, search, backend, mode,
                 headlines.append(f"mamf {d}: skipped: {exc}")
     except KeyboardInterrupt:
         _mamf_finish(s, headlines, interrupted=True)
-    if log is not None:
-        rows, lines = _compare(log, s.writer.rows)
-        for r in rows:
-            s.writer.write(r)
-        headlines += lines
+    _append_compare(s, log, headlines)
     _mamf_finish(s, headlines)
 
 
@@ -196,6 +192,16 @@ def _jsonl_path(path):
 def _compare(log, rows):
     from accelkern.mamf.compare import compare_rows
     return compare_rows(log, rows)
+
+
+def _append_compare(s, log, lines):
+    """With --compare-log: the comparison rows written after this run's, its footer lines added to `lines`."""
+    if log is None:
+        return
+    rows, more = _compare(log, s.writer.rows)
+    for r in rows:
+        s.writer.write(r)
+    lines += more
 
 
 class _OfflineSession(Session):
@@ -228,11 +234,7 @@ def _replay(rec, wanted, dtypes, as_json, as_csv, out, search, budget, ms, ns, k
                  f"{r['lattice_cost_s']:.4g} s ({r['measurements']} replayed measurements over {r['lattice_shapes']} "
                  f"shapes); lattice best {r['lattice_best_tflops']:.4g} at {r['lattice_best_shape']}"
                  + (f"; winner {share:.2%} of it" if share else "") + f"; {r['facts']}")
-    if log is not None:
-        rows, more = _compare(log, s.writer.rows)
-        for x in rows:
-            s.writer.write(x)
-        lines += more
+    _append_compare(s, log, lines)
     _mamf_finish(s, lines)
 
 

@@ -22,10 +22,6 @@ _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp
            "float8_e4m3fn": "fp8", "float8_e4m3fnuz": "fp8", "int8": "int8"}
 
 
-def looks_like_finder_log(text: str) -> bool:
-    return any(SHAPE_LINE.match(x) or "mamf-finder" in x or DTYPE_LINE.match(x) for x in _lines(text[:20000]))
-
-
 def _lines(text: str):
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 

@@ -103,10 +103,10 @@ class SurfaceModel:
             s2 = max(float(z @ z) / n, 1e-10)
             ll = -0.5 * n * math.log(s2) - float(np.log(np.diag(chol)).sum())
             if best is None or ll > best[0]:
-                best = (ll, (lmn, lk, lam), chol, s2, noise)
+                best = (ll, (lmn, lk, lam), chol, s2)
         if best is None:
             raise np.linalg.LinAlgError("no hyperparameters gave a positive-definite kernel")
-        _, self.hyper, chol, self.s2, self._noise = best
+        _, self.hyper, chol, self.s2 = best
         self.w = np.linalg.inv(chol)                # C^-1 = W^T W
         self.alpha = self.w.T @ (self.w @ self._yc)
 
@@ -114,15 +114,6 @@ class SurfaceModel:
         """Leave-one-out residuals of the measured points, in standard deviations."""
         d = (self.w * self.w).sum(0)                # diag of C^-1
         return self.alpha / np.sqrt(d * self.s2)
-
-    @property
-    def noise_sd(self) -> float:
-        """Estimated shape-to-shape noise (log units, ~ relative) around the smooth surface."""
-        return math.sqrt(self.s2 * self.hyper[2])
-
-    def fitted(self) -> np.ndarray:
-        """Posterior mean of log TFLOPS at the measured points (their noise smoothed out)."""
-        return self.offset + self._yc - self._noise * self.alpha + self.logq[self.idx]
 
     def predict(self, idx) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean of log TFLOPS and the latent (noise-free) standard deviation at `idx`."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from accelkern.errors import AccelkernError
 from accelkern.mamf.budget import Measured, VirtualClock
@@ -58,8 +57,7 @@ class Recording:
 
 def shape_cost_s(flops, tflops):
     """The replay cost model: CALLS calls at `tflops` (seconds; works on numpy arrays)."""
-    return CALLS * np.asarray(flops) / (np.asarray(tflops) * 1e12) if np.ndim(flops) else \
-        CALLS * flops / (tflops * 1e12)
+    return CALLS * flops / (tflops * 1e12)
 
 
 class ReplayRunner:

@@ -93,10 +93,6 @@ class Runner:
         return gemm.CublasLtGemm(self.dtype, s.m, s.n, s.k, self.device.torch_device,
                                  cache_bytes=self.device.l2_bytes, top_k=max(1, self.algos))
 
-    def effective_mode(self, mode: str) -> str:
-        """Cold-cache needs an L2 flush between calls: only on CUDA; elsewhere sustained."""
-        return mode if self.device.kind == "cuda" else "sustained"
-
     def _time(self, w, mode: str, rule: timing.StopRule, headline: bool) -> tuple[timing.Measurement, dict]:
         dev = self.device.torch_device
         if mode == "cold-cache" and self.device.kind == "cuda":

@@ -32,11 +32,6 @@ TOP_CHANCES = 10          # ... the TOP_CHANCES largest
 HOT_P = 1e-4              # between full evaluations only candidates with at least this chance are re-predicted
 VARY_K = 5                # K values measured per leader
 REFIT_GROWTH = 1.2        # hyperparameters re-chosen when the measured set grew by 20%
-DEBUG = False
-
-
-def _norm_pdf(z):
-    return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
 
 _erf = np.vectorize(math.erf, otypes=[float])
@@ -171,10 +166,6 @@ class Search:
             if full:
                 hot[:] = False
                 hot[pool[pi > HOT_P]] = True
-            if DEBUG and full:
-                print(f"n={len(idx)} hyper={model.hyper} s2={model.s2:.3g} noise={model.noise_sd:.3%} "
-                      f"out={model.outlier.sum()} hot={hot.sum()} chance={chance:.3g} thr={math.exp(thr):.1f} "
-                      f"topmu={math.exp(mu.max()):.1f}")
             if chance < STOP_CHANCE:
                 if full and self._vary_k(c):
                     continue      # the leaders changed since K was varied: their K axis first
