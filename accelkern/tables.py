@@ -1,6 +1,7 @@
 """Tables (terminal and markdown) for result rows: the columns, the alignment, the markdown file."""
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
@@ -75,16 +76,15 @@ def _drop_empty(columns, cells):
 
 
 TABLE_WIDTH = 120      # terminal tables fit this many columns
+FOOTNOTE_MIN = 24      # cells longer than this may move to a numbered footnote
 
 
-def wrap(text: str, width: int = 120, indent: str = "  ") -> str:
+def wrap(text: str, width: int = TABLE_WIDTH, indent: str = "  ") -> str:
     """A long footnote or footer line folded at word boundaries to `width` columns."""
-    import textwrap
     if len(text) <= width:
         return text
     return "\n".join(textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False,
                                    break_on_hyphens=False))
-FOOTNOTE_MIN = 24      # cells longer than this may move to a numbered footnote
 
 
 def text_table(rows: list[Row], columns=SUMMARY_COLUMNS, width: int = TABLE_WIDTH) -> str:
