@@ -1,0 +1,46 @@
+#include "common/clock_chain.h"
+
+#include "common/platform.h"
+#include "common/team.h"
+
+namespace accelkern_cpu {
+
+double run_add_chain(uint64_t passes) {
+  if (passes == 0) return 0;
+#if AK_X86
+  uint64_t a = 1, b = 2, n = passes;
+  int64_t t0 = now_ns();
+  // 100 pairs: rax += rbx, rbx += rax; each add waits for the one before (kChainAddsPerPass = 200)
+  asm volatile(
+      "1:\n\t"
+      ".rept 100\n\t"
+      "add %%rbx, %%rax\n\t"
+      "add %%rax, %%rbx\n\t"
+      ".endr\n\t"
+      "dec %%rcx\n\t"
+      "jnz 1b\n\t"
+      : "+c"(n), "+a"(a), "+b"(b)
+      :
+      : "cc");
+  return (now_ns() - t0) * 1e-9;
+#elif AK_AARCH64
+  uint64_t a = 1, b = 2, n = passes;
+  int64_t t0 = now_ns();
+  asm volatile(
+      "1:\n\t"
+      ".rept 100\n\t"
+      "add %1, %1, %2\n\t"
+      "add %2, %2, %1\n\t"
+      ".endr\n\t"
+      "subs %0, %0, #1\n\t"
+      "b.ne 1b\n\t"
+      : "+r"(n), "+r"(a), "+r"(b)
+      :
+      : "cc");
+  return (now_ns() - t0) * 1e-9;
+#else
+  return 0;
+#endif
+}
+
+}  // namespace accelkern_cpu
