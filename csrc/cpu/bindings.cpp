@@ -123,6 +123,8 @@ py::dict peak_run(PeakRun& self, uint64_t iters, uint64_t probe_passes) {
   return r;
 }
 
+// ---- memory: bandwidth and latency kernels (section added by the memory family) ---------------
+
 }  // namespace
 
 PYBIND11_MODULE(_cpu, m) {
@@ -148,4 +150,6 @@ PYBIND11_MODULE(_cpu, m) {
       .def_property_readonly("cpus", [](PeakRun& s) { return s.team().cpus(); })
       .def_property_readonly("has_cycles", [](PeakRun& s) { return s.team().has_cycles(); })
       .def_property_readonly("cycles_note", [](PeakRun& s) { return s.team().cycles_note(); });
+
+  // ---- memory family bindings below ----
 }
