@@ -109,13 +109,26 @@ def _print_info(dev, spec, how, doc, cur_clock):
 
 
 def _list_specs(as_json):
-    rows = specs.all_specs()
+    gpus, cpus = specs.all_specs("gpu"), specs.all_specs("cpu")
     if as_json:
-        click.echo(json.dumps([{k: v for k, v in asdict(s).items() if k != "match"} for s in rows], indent=2))
+        click.echo(json.dumps([{k: v for k, v in asdict(s).items() if k != "match"} for s in gpus + cpus], indent=2))
         return
     click.echo(f"{'key':<16}{'name':<34}" + "".join(f"{d:>12}" for d in specs.DTYPES) + f"{'TB/s':>7}")
-    for s in rows:
+    for s in gpus:
         f = lambda v: "-" if v is None else f"{v:g}"
         click.echo(f"{s.key:<16}{s.name:<34}" + "".join(f"{f(s.peak(d)):>12}" for d in specs.DTYPES)
                    + f"{s.memory_bw_gbps / 1000:>7.2f}")
     click.echo("peaks: dense TFLOPS (TOPS for int8) from the vendor datasheets; '-' = not published / not supported")
+    click.echo("")
+    g = lambda v, fmt="g": "-" if v is None else format(v, fmt)
+    click.echo(f"{'CPU key':<24}{'name':<28}{'uarch':<16}{'cores':>6}{'skt':>4}{'base MHz':>9}{'boost MHz':>10}"
+               f"{'memory':>15}{'GB/s':>7}{'TDP W':>6}  published")
+    for s in cpus:
+        mem = (f"{s.memory_channels}x{s.memory_type}-{s.memory_mts:g}" if s.memory_channels and s.memory_mts
+               else s.memory_type or "-")
+        peaks = ", ".join(f"{d} {v:g}" for d, v in s.peaks_tflops.items() if v is not None) or "-"
+        click.echo(f"{s.key:<24}{s.name:<28}{s.arch:<16}{g(s.cores):>6}{g(s.sockets):>4}{g(s.base_clock_mhz):>9}"
+                   f"{g(s.boost_clock_mhz):>10}{mem:>15}{g(s.memory_bw_gbps, '.1f'):>7}{g(s.tdp_w):>6}  {peaks}")
+    click.echo("CPU: cores over the sockets (skt) the entry covers; GB/s per socket = channels x MT/s x 8 B, or the "
+               "vendor's figure\n     where it gives no channel count; published = vendor TFLOPS; architectural peak "
+               "= cores x FLOP/clk/core\n     (data/cpu_rates.json) x clock; '-' = not published")
