@@ -12,6 +12,7 @@
 #include "common/cpuid.h"
 #include "common/platform.h"
 #include "common/team.h"
+#include "memory/memory.h"
 #include "peak/peak.h"
 
 namespace py = pybind11;
@@ -125,6 +126,96 @@ py::dict peak_run(PeakRun& self, uint64_t iters, uint64_t probe_passes) {
 
 // ---- memory: bandwidth and latency kernels (section added by the memory family) ---------------
 
+py::list memory_kernel_list() {
+  py::list out;
+  for (const auto& k : memory_kernels()) {
+    py::dict d;
+    d["name"] = k.name;
+    d["op"] = k.op;
+    d["path"] = k.path;
+    d["isa"] = k.isa;
+    d["features"] = k.features;
+    d["formula"] = k.formula;
+    d["arrays"] = k.arrays;
+    d["streaming"] = k.streaming;
+    d["outputs"] = k.outputs;
+    d["inputs"] = k.inputs;
+    d["elem_bytes"] = int(sizeof(double));
+    d["loads_per_elem"] = k.loads_per_elem;
+    d["stores_per_elem"] = k.stores_per_elem;
+    d["write_allocate_per_elem"] = k.write_allocate_per_elem;
+    d["vector_bytes"] = k.vector_bytes;
+    d["unroll"] = k.unroll;
+    d["block_elems"] = k.block_elems;
+    d["load_instr"] = k.load_instr;
+    d["store_instr"] = k.store_instr;
+    d["scalar"] = k.scalar;
+    d["built"] = k.built;
+    d["why_not_built"] = k.why_not_built;
+    out.append(d);
+  }
+  return out;
+}
+
+// A worker's array as a Python buffer (float64, capacity plus guard); keeps its run alive.
+struct MemoryArray {
+  double* p;
+  size_t n;
+};
+
+py::dict placement_dict(const Placement& p) {
+  py::dict d;
+  d["cpu_pinned"] = p.cpu_pinned;
+  d["cpu_touched"] = p.cpu_touched;
+  d["node_touched"] = p.node_touched;
+  d["page_nodes"] = p.page_nodes;
+  d["note"] = p.note;
+  return d;
+}
+
+std::unique_ptr<MemoryRun> make_memory_run(const std::string& name, size_t elems, const std::vector<int>& cpus) {
+  const MemoryKernel* k = find_memory_kernel(name);
+  if (!k) throw py::value_error("no CPU memory kernel named '" + name + "'");
+  py::gil_scoped_release nogil;
+  return std::make_unique<MemoryRun>(*k, elems, cpus);
+}
+
+py::dict memory_run(MemoryRun& self, uint64_t passes) {
+  TeamTiming t;
+  {
+    py::gil_scoped_release nogil;
+    t = self.run(passes);
+  }
+  return timing_dict(t);
+}
+
+py::list memory_verify(MemoryRun& self) {
+  std::vector<WorkerCheck> checks;
+  {
+    py::gil_scoped_release nogil;
+    checks = self.verify();
+  }
+  py::list out;
+  for (const auto& c : checks) {
+    py::dict d;
+    d["elements"] = c.elements;
+    d["mismatches"] = c.mismatches;
+    d["first_bad"] = c.first_bad == SIZE_MAX ? py::object(py::none()) : py::object(py::int_(c.first_bad));
+    d["guard_damaged"] = c.guard_damaged;
+    if (self.kernel().op == "read") {
+      d["got_sum"] = c.got_sum;
+      d["want_sum"] = c.want_sum;
+    }
+    out.append(d);
+  }
+  return out;
+}
+
+std::unique_ptr<LatencyRun> make_latency_run(int cpu, size_t capacity_bytes) {
+  py::gil_scoped_release nogil;
+  return std::make_unique<LatencyRun>(cpu, capacity_bytes);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpu, m) {
@@ -152,4 +243,66 @@ PYBIND11_MODULE(_cpu, m) {
       .def_property_readonly("cycles_note", [](PeakRun& s) { return s.team().cycles_note(); });
 
   // ---- memory family bindings below ----
+  m.def("memory_kernels", &memory_kernel_list, "the memory kernels and their declarations (traffic per element)");
+  m.attr("MEMORY_GUARD_ELEMS") = kGuardElems;
+  m.attr("MEMORY_ARRAY_STAGGER") = kArrayStagger;
+  m.attr("LINE_BYTES") = kLineBytes;
+
+  py::class_<MemoryArray>(m, "MemoryArray", py::buffer_protocol())
+      .def_buffer([](MemoryArray& a) {
+        return py::buffer_info(a.p, sizeof(double), py::format_descriptor<double>::format(), 1,
+                               {py::ssize_t(a.n)}, {py::ssize_t(sizeof(double))});
+      })
+      .def("__len__", [](const MemoryArray& a) { return a.n; });
+
+  py::class_<MemoryRun>(m, "MemoryRun")
+      .def(py::init(&make_memory_run), py::arg("name"), py::arg("elems"), py::arg("cpus"),
+           "a memory kernel on pinned workers, each with `elems` elements per array, allocated and first touched "
+           "by the worker")
+      .def("run", &memory_run, py::arg("passes") = 1,
+           "every worker runs `passes` passes at once: {'wall_s', 'thread_s', 'thread_cpu_s', 'cycles'?}")
+      .def("set_elems", [](MemoryRun& s, size_t n) { s.set_elems(n); }, py::arg("elems"),
+           "run on the first `elems` elements per worker and array")
+      .def("prepare_check", [](MemoryRun& s, uint64_t seed) { py::gil_scoped_release nogil; s.prepare_check(seed); },
+           py::arg("seed") = 1, "inputs random small integers, outputs and guards poisoned")
+      .def("verify", &memory_verify, "per worker: {'elements', 'mismatches', 'first_bad', 'guard_damaged', sums}")
+      .def("array", [](const MemoryRun& s, int w, int j) {
+             return MemoryArray{s.array(w, j), s.capacity() + kGuardElems};
+           }, py::arg("worker"), py::arg("index"), py::keep_alive<0, 1>(),
+           "a worker's array j (outputs first) as a float64 buffer of capacity + guard elements")
+      .def("sums", [](const MemoryRun& s) {
+             std::vector<uint64_t> out;
+             for (size_t w = 0; w < s.sums().size() / 8; ++w) out.push_back(s.sums()[w * 8]);
+             return out;
+           }, "read's checksum per worker (the last pass)")
+      .def_property_readonly("placement", [](const MemoryRun& s) {
+             py::list out;
+             for (const auto& p : s.placement()) out.append(placement_dict(p));
+             return out;
+           })
+      .def_property_readonly("elems", &MemoryRun::elems)
+      .def_property_readonly("capacity", &MemoryRun::capacity)
+      .def_property_readonly("cpus", [](MemoryRun& s) { return s.team().cpus(); })
+      .def_property_readonly("has_cycles", [](MemoryRun& s) { return s.team().has_cycles(); })
+      .def_property_readonly("cycles_note", [](MemoryRun& s) { return s.team().cycles_note(); });
+
+  py::class_<LatencyRun>(m, "LatencyRun")
+      .def(py::init(&make_latency_run), py::arg("cpu"), py::arg("capacity_bytes"),
+           "a pointer chase on one pinned thread over a buffer it allocates and first touches")
+      .def("build", [](LatencyRun& s, size_t bytes, uint64_t seed) { py::gil_scoped_release nogil; s.build(bytes, seed); },
+           py::arg("bytes"), py::arg("seed") = 1, "one random cycle through the 64-byte lines of the first `bytes`")
+      .def("chase", [](LatencyRun& s, uint64_t steps) {
+             TeamTiming t;
+             {
+               py::gil_scoped_release nogil;
+               t = s.chase(steps);
+             }
+             return timing_dict(t);
+           }, py::arg("steps"), "`steps` dependent loads (a multiple of 8), continuing where the last chase ended")
+      .def("cycle_length", [](LatencyRun& s) { py::gil_scoped_release nogil; return s.cycle_length(); },
+           "lines walked until the chain returns to its start (== lines when intact, 0 when broken)")
+      .def_property_readonly("lines", &LatencyRun::lines)
+      .def_property_readonly("placement", [](const LatencyRun& s) { return placement_dict(s.placement()); })
+      .def_property_readonly("has_cycles", [](LatencyRun& s) { return s.team().has_cycles(); })
+      .def_property_readonly("cycles_note", [](LatencyRun& s) { return s.team().cycles_note(); });
 }
