@@ -49,15 +49,21 @@ py::tuple request_amx() {
 
 // Every CPU in `cpus` runs the add chain at once; returns each one's seconds.
 py::dict chain_clock(const std::vector<int>& cpus, uint64_t passes) {
-  std::vector<double> secs(cpus.size(), 0.0);
+  std::vector<ChainTime> ct(cpus.size());
   TeamTiming t;
   {
     py::gil_scoped_release nogil;
     Team team(cpus);
-    t = team.run([&](int w) { secs[w] = run_add_chain(passes); });
+    t = team.run([&](int w) { ct[w] = run_add_chain(passes); });
+  }
+  std::vector<double> secs, cpu;
+  for (const auto& c : ct) {
+    secs.push_back(c.wall_s);
+    cpu.push_back(c.cpu_s);
   }
   py::dict r;
   r["seconds"] = secs;
+  r["cpu_seconds"] = cpu;
   r["adds"] = double(passes) * kChainAddsPerPass;
   r["wall_s"] = t.wall_s;
   return r;
@@ -105,12 +111,13 @@ py::dict timing_dict(const TeamTiming& t) {
   py::dict r;
   r["wall_s"] = t.wall_s;
   r["thread_s"] = t.thread_s;
+  r["thread_cpu_s"] = t.thread_cpu_s;
   if (!t.cycles.empty()) r["cycles"] = t.cycles;
   return r;
 }
 
 py::dict peak_run(PeakRun& self, uint64_t iters, uint64_t probe_passes) {
-  std::vector<double> probe;
+  std::vector<ChainTime> probe;
   TeamTiming t;
   {
     py::gil_scoped_release nogil;
@@ -118,7 +125,13 @@ py::dict peak_run(PeakRun& self, uint64_t iters, uint64_t probe_passes) {
   }
   py::dict r = timing_dict(t);
   if (probe_passes) {
-    r["probe_s"] = probe;
+    std::vector<double> wall, cpu;
+    for (const auto& c : probe) {
+      wall.push_back(c.wall_s);
+      cpu.push_back(c.cpu_s);
+    }
+    r["probe_s"] = wall;
+    r["probe_cpu_s"] = cpu;
     r["probe_adds"] = double(probe_passes) * kChainAddsPerPass;
   }
   return r;
@@ -226,7 +239,8 @@ PYBIND11_MODULE(_cpu, m) {
   m.def("xgetbv0", &xgetbv0, "XCR0: the register states the OS saves (0 when unavailable)");
   m.def("request_amx", &request_amx, "ask Linux for AMX tile data: (granted, why not)");
   m.def("chain_clock", &chain_clock, py::arg("cpus"), py::arg("passes"),
-        "every CPU runs the dependent add chain at once: {'seconds': [...], 'adds': per CPU, 'wall_s'}");
+        "every CPU runs the dependent add chain at once: {'seconds', 'cpu_seconds' (on its core), 'adds' per CPU, "
+        "'wall_s'}");
   m.attr("CHAIN_ADDS_PER_PASS") = kChainAddsPerPass;
   m.def("peak_kernels", &peak_kernel_list, "the compute-only kernels and their declarations");
 
@@ -261,6 +275,12 @@ PYBIND11_MODULE(_cpu, m) {
            "by the worker")
       .def("run", &memory_run, py::arg("passes") = 1,
            "every worker runs `passes` passes at once: {'wall_s', 'thread_s', 'thread_cpu_s', 'cycles'?}")
+      .def("set_kernel", [](MemoryRun& s, const std::string& name) {
+             const MemoryKernel* k = find_memory_kernel(name);
+             if (!k) throw py::value_error("no CPU memory kernel named '" + name + "'");
+             s.set_kernel(*k);
+           }, py::arg("name"), "another kernel on the same arrays (same op, another path or store kind)")
+      .def_property_readonly("kernel", [](const MemoryRun& s) { return s.kernel().name; })
       .def("set_elems", [](MemoryRun& s, size_t n) { s.set_elems(n); }, py::arg("elems"),
            "run on the first `elems` elements per worker and array")
       .def("prepare_check", [](MemoryRun& s, uint64_t seed) { py::gil_scoped_release nogil; s.prepare_check(seed); },

@@ -5,11 +5,12 @@
 
 namespace accelkern_cpu {
 
-double run_add_chain(uint64_t passes) {
-  if (passes == 0) return 0;
+ChainTime run_add_chain(uint64_t passes) {
+  ChainTime t;
+  if (passes == 0) return t;
 #if AK_X86
   uint64_t a = 1, b = 2, n = passes;
-  int64_t t0 = now_ns();
+  const int64_t c0 = thread_cpu_ns(), t0 = now_ns();
   // 100 pairs: rax += rbx, rbx += rax; each add waits for the one before (kChainAddsPerPass = 200)
   asm volatile(
       "1:\n\t"
@@ -22,10 +23,12 @@ double run_add_chain(uint64_t passes) {
       : "+c"(n), "+a"(a), "+b"(b)
       :
       : "cc");
-  return (now_ns() - t0) * 1e-9;
+  t.wall_s = (now_ns() - t0) * 1e-9;
+  t.cpu_s = (thread_cpu_ns() - c0) * 1e-9;
+  return t;
 #elif AK_AARCH64
   uint64_t a = 1, b = 2, n = passes;
-  int64_t t0 = now_ns();
+  const int64_t c0 = thread_cpu_ns(), t0 = now_ns();
   asm volatile(
       "1:\n\t"
       ".rept 100\n\t"
@@ -37,9 +40,11 @@ double run_add_chain(uint64_t passes) {
       : "+r"(n), "+r"(a), "+r"(b)
       :
       : "cc");
-  return (now_ns() - t0) * 1e-9;
+  t.wall_s = (now_ns() - t0) * 1e-9;
+  t.cpu_s = (thread_cpu_ns() - c0) * 1e-9;
+  return t;
 #else
-  return 0;
+  return t;
 #endif
 }
 

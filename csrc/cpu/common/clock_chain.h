@@ -10,8 +10,13 @@ namespace accelkern_cpu {
 // Dependent adds per pass of the chain's loop (its unrolled body).
 constexpr int kChainAddsPerPass = 200;
 
-// Runs passes x kChainAddsPerPass dependent adds on the calling thread; returns the seconds it took
-// (0 when this machine has no chain: neither x86-64 nor aarch64).
-double run_add_chain(uint64_t passes);
+struct ChainTime {
+  double wall_s = 0;   // monotonic clock
+  double cpu_s = 0;    // time the thread was on its core: adds / cpu_s is the clock even if it was preempted
+};
+
+// Runs passes x kChainAddsPerPass dependent adds on the calling thread; returns the time it took
+// (zeros when this machine has no chain: neither x86-64 nor aarch64).
+ChainTime run_add_chain(uint64_t passes);
 
 }  // namespace accelkern_cpu

@@ -24,6 +24,12 @@ int64_t now_ns() {
   return int64_t(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
+int64_t thread_cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
 namespace {
 
 // Core cycles of the calling thread, user space only; -1 when perf events are unavailable (VMs often lack
@@ -73,6 +79,8 @@ Team::Team(const std::vector<int>& cpus) : cpus_(cpus) {
   t1_ns_.assign(n, 0);
   c0_.assign(n, 0);
   c1_.assign(n, 0);
+  cpu0_ns_.assign(n, 0);
+  cpu1_ns_.assign(n, 0);
   for (int w = 0; w < n; ++w) threads_.emplace_back(&Team::worker_main, this, w);
   each([this](int w) {
     std::string why;
@@ -133,9 +141,11 @@ void Team::worker_main(int w) {
       else
         while (!load(go_)) cpu_relax();
       c0_[w] = read_counter(perf_fd_[w]);
+      cpu0_ns_[w] = thread_cpu_ns();
       t0_ns_[w] = now_ns();
       (*body)(w);
       t1_ns_[w] = now_ns();
+      cpu1_ns_[w] = thread_cpu_ns();
       c1_[w] = read_counter(perf_fd_[w]);
     } else {
       (*body)(w);
@@ -172,6 +182,7 @@ TeamTiming Team::run(const std::function<void(int)>& body) {
     lo = std::min(lo, t0_ns_[w]);
     hi = std::max(hi, t1_ns_[w]);
     t.thread_s.push_back((t1_ns_[w] - t0_ns_[w]) * 1e-9);
+    t.thread_cpu_s.push_back((cpu1_ns_[w] - cpu0_ns_[w]) * 1e-9);
     if (perf_ok_) t.cycles.push_back(double(c1_[w] - c0_[w]));
   }
   t.wall_s = (hi - lo) * 1e-9;

@@ -17,6 +17,7 @@ namespace accelkern_cpu {
 struct TeamTiming {
   double wall_s = 0;                 // first worker's start to last worker's end
   std::vector<double> thread_s;      // each worker's own span
+  std::vector<double> thread_cpu_s;  // each worker's time on its core over that span (less: it was preempted)
   std::vector<double> cycles;        // each worker's core cycles over its span (empty: no perf events)
 };
 
@@ -61,9 +62,12 @@ class Team {
   int go_ = 0;                       // released (atomic access)
   std::vector<int64_t> t0_ns_, t1_ns_;
   std::vector<uint64_t> c0_, c1_;
+  std::vector<int64_t> cpu0_ns_, cpu1_ns_;
 };
 
 // Nanoseconds on the monotonic clock.
 int64_t now_ns();
+// Nanoseconds the calling thread has run on a core (CLOCK_THREAD_CPUTIME_ID).
+int64_t thread_cpu_ns();
 
 }  // namespace accelkern_cpu

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock_chain.h"
 #include "common/team.h"
 
 namespace accelkern_cpu {
@@ -58,8 +59,8 @@ class PeakRun {
  public:
   PeakRun(const PeakKernel& k, int accumulators, int unroll, const std::vector<int>& cpus);
   // Every worker runs `iters` passes at once; then, if probe_passes > 0, every worker runs the add chain
-  // (common/clock_chain.h) at once, right after, and probe_s holds each worker's chain seconds.
-  TeamTiming run(uint64_t iters, uint64_t probe_passes, std::vector<double>* probe_s);
+  // (common/clock_chain.h) at once, right after, and probe holds each worker's chain time.
+  TeamTiming run(uint64_t iters, uint64_t probe_passes, std::vector<ChainTime>* probe);
   // Accumulators back to their start values on every worker.
   void reset();
   std::string values(int worker) const;          // raw accumulator bytes of one worker

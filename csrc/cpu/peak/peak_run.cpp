@@ -61,12 +61,12 @@ PeakRun::PeakRun(const PeakKernel& k, int accumulators, int unroll, const std::v
   });
 }
 
-TeamTiming PeakRun::run(uint64_t iters, uint64_t probe_passes, std::vector<double>* probe_s) {
+TeamTiming PeakRun::run(uint64_t iters, uint64_t probe_passes, std::vector<ChainTime>* probe) {
   const ChainFn fn = v_.fn;
   TeamTiming t = team_.run([&](int w) { fn(iters, acc_[w].data(), ops_[w].data()); });
-  if (probe_passes && probe_s) {
-    probe_s->assign(team_.size(), 0.0);
-    team_.run([&](int w) { (*probe_s)[w] = run_add_chain(probe_passes); });
+  if (probe_passes && probe) {
+    probe->assign(team_.size(), ChainTime{});
+    team_.run([&](int w) { (*probe)[w] = run_add_chain(probe_passes); });
   }
   return t;
 }
