@@ -98,3 +98,18 @@ def memory_row(row: Row, meas: Measurement, device: DeviceInfo, spec: specs.Spec
 
 def _join(a, b):
     return b if not a else f"{a}; {b}"
+
+
+def label_cpu_torch_path(row: Row, device: DeviceInfo, dtype: str) -> Row:
+    """A torch GEMM row on a CPU names the code torch ran (oneDNN and its kernel, the BLAS, or torch's own
+    loop); a fallback is labelled as torch's, not the CPU's ability, with the compute-only peak as the ceiling."""
+    if device.kind != "cpu":
+        return row
+    from accelkern.hostcpu.torch_path import torch_gemm_path
+    p = torch_gemm_path(dtype)
+    row.config = {**(row.config or {}), "torch_path": p.label(), "torch_path_why": p.why}
+    if p.fallback:
+        row.note = _join(row.note, f"torch's fallback ({p.path}: {p.why}), not the CPU's ability; "
+                                   "`accelkern peak --device cpu` measures the ceiling")
+    return row
+

@@ -130,6 +130,7 @@ def measure_shape(kernel: CpuPeakKernel, accumulators: int, unroll: int, cpus: l
         row.sm_clock_mean_mhz = sum(clocks) / len(clocks)
         row.sm_clock_min_mhz, row.sm_clock_max_mhz = min(clocks), max(clocks)
     figures.compute_row(row, meas, device, spec, kernel.dtype)
+    config = row.config                        # compute_row adds to a new dict
     rate = _rate(kernel, facts, spec)
     config["arch_flop_per_clk_per_core"] = rate.flop_per_clk_per_core if rate else None
     if not row.correct:
