@@ -86,10 +86,14 @@ def peak_part(facts, threads: int, budget: float, likwid_s: float) -> list[str]:
         ref = [x["mflops"] for x in (before, after) if x and "mflops" in x]
         ours = best.value * 1e6 if best else None        # TFLOPS -> MFLOPS
         lines.append(_peak_line(dtype, test, before, after, kernel, ours, ref, best))
-    lines += ["", "### every dtype against the rate table (no likwid kernel for bf16 and int8)", "",
+    lines += ["", "### every dtype against the rate table (no likwid kernel for bf16 and int8), and the FMA+ADD mix",
+              "",
               "| kernel | ISA | measured | core MHz | FLOP/clk/core | table | % of table | check |",
               "|---|---|---|---|---|---|---|---|"]
-    for k in cpu_kernels.fastest_per_dtype(facts, cpu_kernels.all_kernels(), lambda k: _rate(facts, k)):
+    every = cpu_kernels.all_kernels()
+    prefix = "avx512" if width == "avx512f" else "avx2"
+    mixes = [k for k in every if k.path == f"{prefix}_fma_add" and not cpu_kernels.unavailable(k, facts)]
+    for k in cpu_kernels.fastest_per_dtype(facts, every, lambda k: _rate(facts, k)) + mixes:
         rows = accelkern_json(["peak", "--device", "cpu", "--kernel", k.name, "--threads", str(threads),
                                "--budget", str(budget), "--quick"])
         best = next((r for r in rows if r.config.get("threads") == threads and r.status == "ok"), None)

@@ -19,7 +19,10 @@ pytestmark = pytest.mark.skipif(mod is None, reason=f"accelkern._cpu not built: 
 EXPECTED_OPS = {"fp64_avx2_fma": 4 * 2, "fp32_avx2_fma": 8 * 2, "fp64_avx512_fma": 8 * 2, "fp32_avx512_fma": 16 * 2,
                 "bf16_avx512_bf16": 16 * 2 * 2, "fp16_avx512_fp16": 32 * 2, "int8_avx2_int8": 8 * 4 * 2,
                 "int8_avx512_vnni": 16 * 4 * 2, "int8_avx_vnni": 8 * 4 * 2, "bf16_amx_bf16": 16 * 16 * 32 * 2,
-                "int8_amx_int8": 16 * 16 * 64 * 2, "fp16_amx_fp16": 16 * 16 * 32 * 2}
+                "int8_amx_int8": 16 * 16 * 64 * 2, "fp16_amx_fp16": 16 * 16 * 32 * 2,
+                # a pair: one FMA (2 FLOP per lane) and one subtraction (1 FLOP per lane)
+                "fp64_avx2_fma_add": 4 * 3, "fp32_avx2_fma_add": 8 * 3, "fp64_avx512_fma_add": 8 * 3,
+                "fp32_avx512_fma_add": 16 * 3}
 
 
 def _facts():

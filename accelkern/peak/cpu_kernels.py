@@ -97,10 +97,11 @@ def select(facts, names=None, dtypes=None, paths=None) -> list[CpuPeakKernel]:
 
 def fastest_per_dtype(facts, kernels: list[CpuPeakKernel], uarch_rate) -> list[CpuPeakKernel]:
     """One runnable kernel per dtype: the one whose rate-table FLOP/clk/core is highest on this CPU
-    (uarch_rate(kernel) -> rate or None; unknown rates rank by ops per instruction)."""
+    (uarch_rate(kernel) -> rate or None; unknown rates rank by ops per instruction). The FMA+ADD mixes are
+    left out: a GEMM has no independent additions to fill the add pipes with."""
     best = {}
     for k in kernels:
-        if unavailable(k, facts):
+        if k.path.endswith("_fma_add") or unavailable(k, facts):   # a GEMM's ceiling is FMA alone
             continue
         key = (uarch_rate(k) or 0, k.ops_per_update / k.instructions_per_update)
         if k.dtype not in best or key > best[k.dtype][0]:
