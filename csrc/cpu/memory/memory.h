@@ -59,12 +59,14 @@ void add_stream_scalar_kernels(std::vector<MemoryKernel>& out);
 // Fills a MemoryKernel's declaration fields common to every path from its op and store kind.
 void declare_op(MemoryKernel& k, const std::string& op, bool streaming);
 
-// Memory a worker owns: mapped, advised for huge pages, first touched by the worker (so Linux places it on
-// the worker's NUMA node), unmapped on destruction.
+// Memory a worker owns: mapped 2 MiB-aligned, first touched by the worker (so Linux places it on the worker's
+// NUMA node), unmapped on destruction. huge_pages: advise transparent huge pages (fewer TLB misses for a
+// random chase; where Linux defragments on such a fault, allocation is much slower, so the bandwidth arrays
+// take the pages the system gives by default, as STREAM and likwid-bench do).
 class WorkerBuffer {
  public:
   WorkerBuffer() = default;
-  explicit WorkerBuffer(size_t bytes);
+  WorkerBuffer(size_t bytes, bool huge_pages);
   ~WorkerBuffer();
   WorkerBuffer(WorkerBuffer&& o) noexcept;
   WorkerBuffer& operator=(WorkerBuffer&& o) noexcept;
@@ -112,7 +114,11 @@ constexpr size_t kArrayStagger = 320;
 // One kernel on a team of pinned threads, each with its own arrays of `capacity` elements.
 class MemoryRun {
  public:
+  // Allocates and first touches on each worker: inputs random small integers (seed 1), outputs poisoned, so a
+  // check may run at once without prepare_check.
   MemoryRun(const MemoryKernel& k, size_t capacity_elems, const std::vector<int>& cpus);
+  // Another kernel on the same arrays (same op on another path, or the other store kind).
+  void set_kernel(const MemoryKernel& k);
   // Use the first n elements per worker and array (n <= capacity, a multiple of block_elems).
   void set_elems(size_t n);
   size_t elems() const { return n_; }
@@ -125,12 +131,12 @@ class MemoryRun {
   std::vector<WorkerCheck> verify();
   const std::vector<Placement>& placement() const { return placement_; }
   double* array(int worker, int j) const;
-  const MemoryKernel& kernel() const { return k_; }
+  const MemoryKernel& kernel() const { return *k_; }
   Team& team() { return team_; }
   const std::vector<uint64_t>& sums() const { return sums_; }
 
  private:
-  const MemoryKernel& k_;
+  const MemoryKernel* k_;
   size_t cap_, n_;
   int narrays_;
   Team team_;

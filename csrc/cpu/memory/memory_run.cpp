@@ -41,7 +41,7 @@ constexpr size_t kHuge = size_t(2) << 20;   // a transparent huge page: fewer TL
 size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 }  // namespace
 
-WorkerBuffer::WorkerBuffer(size_t bytes) {
+WorkerBuffer::WorkerBuffer(size_t bytes, bool huge_pages) {
   mapped_ = round_up(bytes, kHuge) + kHuge;
   void* m = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) {
@@ -52,7 +52,9 @@ WorkerBuffer::WorkerBuffer(size_t bytes) {
   p_ = reinterpret_cast<unsigned char*>(round_up(reinterpret_cast<uintptr_t>(base_), kHuge));
   bytes_ = bytes;
 #if defined(MADV_HUGEPAGE)
-  madvise(p_, round_up(bytes, kHuge), MADV_HUGEPAGE);  // a hint: refused where THP is off, which is fine
+  if (huge_pages) madvise(p_, round_up(bytes, kHuge), MADV_HUGEPAGE);  // a hint: refused where THP is off
+#else
+  (void)huge_pages;
 #endif
 }
 
@@ -112,12 +114,18 @@ void record_placement(Placement* out, int pinned, const void* p, size_t bytes, i
 
 // ---- MemoryRun -----------------------------------------------------------------------------------
 
-MemoryRun::MemoryRun(const MemoryKernel& k, size_t capacity_elems, const std::vector<int>& cpus)
-    : k_(k), cap_(capacity_elems), n_(capacity_elems), narrays_(static_cast<int>(k.arrays.size())), team_(cpus) {
+namespace {
+void runnable_or_throw(const MemoryKernel& k) {
   if (!k.built) throw std::runtime_error(k.name + " is not built: " + k.why_not_built);
   std::string missing;
   if (!compiler_says_supported(k.features, &missing))
     throw std::runtime_error(k.name + " needs " + missing + ", which this CPU (or its OS) does not offer");
+}
+}  // namespace
+
+MemoryRun::MemoryRun(const MemoryKernel& k, size_t capacity_elems, const std::vector<int>& cpus)
+    : k_(&k), cap_(capacity_elems), n_(capacity_elems), narrays_(static_cast<int>(k.arrays.size())), team_(cpus) {
+  runnable_or_throw(k);
   if (cap_ == 0 || cap_ % k.block_elems)
     throw std::invalid_argument(k.name + ": elements per worker must be a positive multiple of " +
                                 std::to_string(k.block_elems) + " (got " + std::to_string(cap_) + ")");
@@ -133,9 +141,12 @@ MemoryRun::MemoryRun(const MemoryKernel& k, size_t capacity_elems, const std::ve
     try {
       for (int j = 0; j < narrays_; ++j) {
         const size_t bytes = j * kArrayStagger + (cap_ + kGuardElems) * sizeof(double);
-        WorkerBuffer b(bytes);
+        WorkerBuffer b(bytes, false);
         double* a = reinterpret_cast<double*>(b.data() + j * kArrayStagger);
-        fill_values(a, cap_ + kGuardElems, 0, w, j);
+        if (j < k.outputs)
+          fill_poison(a, cap_ + kGuardElems);
+        else
+          fill_values(a, cap_ + kGuardElems, 1, w, j);
         arrays_[w][j] = a;
         buf_[size_t(w) * narrays_ + j] = std::move(b);
       }
@@ -149,18 +160,28 @@ MemoryRun::MemoryRun(const MemoryKernel& k, size_t capacity_elems, const std::ve
       throw std::runtime_error("worker " + std::to_string(w) + " could not allocate its arrays (" + errors[w] + ")");
 }
 
+void MemoryRun::set_kernel(const MemoryKernel& k) {
+  if (k.arrays != k_->arrays || k.outputs != k_->outputs)
+    throw std::invalid_argument(k.name + " uses other arrays than " + k_->name);
+  runnable_or_throw(k);
+  if (n_ % k.block_elems || cap_ % k.block_elems)
+    throw std::invalid_argument(k.name + ": " + std::to_string(n_) + " elements per worker are not a multiple of " +
+                                std::to_string(k.block_elems));
+  k_ = &k;
+}
+
 void MemoryRun::set_elems(size_t n) {
-  if (n == 0 || n > cap_ || n % k_.block_elems)
-    throw std::invalid_argument(k_.name + ": elements per worker must be a positive multiple of " +
-                                std::to_string(k_.block_elems) + " up to " + std::to_string(cap_) + " (got " +
+  if (n == 0 || n > cap_ || n % k_->block_elems)
+    throw std::invalid_argument(k_->name + ": elements per worker must be a positive multiple of " +
+                                std::to_string(k_->block_elems) + " up to " + std::to_string(cap_) + " (got " +
                                 std::to_string(n) + ")");
   n_ = n;
 }
 
 TeamTiming MemoryRun::run(uint64_t passes) {
-  const StreamFn fn = k_.fn;
+  const StreamFn fn = k_->fn;
   const size_t n = n_;
-  const double s = k_.scalar;
+  const double s = k_->scalar;
   return team_.run([&](int w) {
     double* const* x = arrays_[w].data();
     uint64_t* sum = &sums_[size_t(w) * 8];
@@ -171,7 +192,7 @@ TeamTiming MemoryRun::run(uint64_t passes) {
 void MemoryRun::prepare_check(uint64_t seed) {
   team_.each([&](int w) {
     for (int j = 0; j < narrays_; ++j) {
-      if (j < k_.outputs)
+      if (j < k_->outputs)
         fill_poison(arrays_[w][j], cap_ + kGuardElems);
       else
         fill_values(arrays_[w][j], cap_ + kGuardElems, seed, w, j);
@@ -180,19 +201,35 @@ void MemoryRun::prepare_check(uint64_t seed) {
   });
 }
 
+namespace {
+
+// Compares out[i] bit for bit with want(i) over n elements.
+template <class Want>
+void compare(const double* out, size_t n, Want want, WorkerCheck* c) {
+  for (size_t i = 0; i < n; ++i) {
+    const double w = want(i);
+    if (std::memcmp(&w, out + i, sizeof w) != 0) {
+      if (!c->mismatches) c->first_bad = i;
+      ++c->mismatches;
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<WorkerCheck> MemoryRun::verify() {
   std::vector<WorkerCheck> out(team_.size());
-  const std::string& op = k_.op;
-  const double s = k_.scalar;
+  const std::string op = k_->op;
+  const double s = k_->scalar;
   const size_t n = n_;
   team_.each([&](int w) {
     WorkerCheck& c = out[w];
     double* const* x = arrays_[w].data();
+    c.elements = n;
     if (op == "read") {
       const uint64_t* a = reinterpret_cast<const uint64_t*>(x[0]);
       uint64_t want = 0;
       for (size_t i = 0; i < n; ++i) want += a[i];
-      c.elements = n;
       c.want_sum = want;
       c.got_sum = sums_[size_t(w) * 8];
       c.mismatches = c.got_sum == want ? 0 : 1;
@@ -200,24 +237,18 @@ std::vector<WorkerCheck> MemoryRun::verify() {
       return;
     }
     const double* o = x[0];
-    for (size_t i = 0; i < n; ++i) {
-      double want;
-      if (op == "write")
-        want = s;
-      else if (op == "copy")
-        want = x[1][i];
-      else if (op == "scale")
-        want = s * x[1][i];
-      else if (op == "add")
-        want = x[1][i] + x[2][i];
-      else
-        want = x[1][i] + s * x[2][i];
-      if (std::memcmp(&want, o + i, sizeof want) != 0) {
-        if (!c.mismatches) c.first_bad = i;
-        ++c.mismatches;
-      }
-    }
-    c.elements = n;
+    const double* in1 = narrays_ > 1 ? x[1] : nullptr;
+    const double* in2 = narrays_ > 2 ? x[2] : nullptr;
+    if (op == "write")
+      compare(o, n, [&](size_t) { return s; }, &c);
+    else if (op == "copy")
+      compare(o, n, [&](size_t i) { return in1[i]; }, &c);
+    else if (op == "scale")
+      compare(o, n, [&](size_t i) { return s * in1[i]; }, &c);
+    else if (op == "add")
+      compare(o, n, [&](size_t i) { return in1[i] + in2[i]; }, &c);
+    else
+      compare(o, n, [&](size_t i) { return in1[i] + s * in2[i]; }, &c);
     // prepare_check poisoned the whole capacity and its guard: nothing past the n elements may change
     for (size_t i = n; i < n + kGuardElems; ++i)
       if (!is_poison(o[i])) ++c.guard_damaged;

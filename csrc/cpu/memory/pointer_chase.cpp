@@ -14,7 +14,7 @@ LatencyRun::LatencyRun(int cpu, size_t capacity_bytes) : team_(std::vector<int>{
   std::string error;
   team_.each([&](int) {
     try {
-      buf_ = WorkerBuffer(capacity_bytes);
+      buf_ = WorkerBuffer(capacity_bytes, true);
       std::memset(buf_.data(), 0x5A, capacity_bytes);  // first touch by the walker: its own node's memory
       record_placement(&placement_, team_.cpus()[0], buf_.data(), capacity_bytes, 8);
     } catch (const std::exception& e) {
