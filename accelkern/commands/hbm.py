@@ -351,7 +351,7 @@ def _cpu_sweep(s, p, caches, facts, max_time, path, footer):
         s.finish(columns=HBM_CPU_SWEEP_COLUMNS, footer=footer, interrupted=True)
         return
     for sw in sweeps:
-        footer += cpu_sweep.footer(sw)
+        footer += cpu_sweep.footer(sw, len(p.cpus))
     footer.append(f"sysfs caches: {caches.describe()}")
     theo = cpu_theoretical.resolve(s.spec, s.spec_how, sockets=facts.sockets, cores_used=len(p.cpus))
     title = (f"{s.info.name}: bandwidth vs working set, {len(p.cpus)} pinned thread(s), {p.path} "

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from accelkern import timing
 from accelkern.memory import cpu_kernels as ck
-from accelkern.memory.measure import join, size_text, timing_caveat
+from accelkern.memory.cpu_run import robust_caveat, unpreempted
+from accelkern.memory.measure import join, size_text
 from accelkern.results import Row
 
 TARGET_CALL_S = 0.002        # one timed chase lasts about this long
@@ -29,6 +30,7 @@ class LatencyPoint:
     clock_mhz: float | None
     clock_method: str
     settled: bool = True
+    err: float = 0.0           # relative uncertainty of the median (robust)
 
 
 class Chaser:
@@ -40,6 +42,7 @@ class Chaser:
         self._ns_guess = DEFAULT_NS_GUESS
         self.steps = MIN_STEPS
         self.last = None
+        self.preempted = 0        # chases run again because another process took the walker's core
 
     def build(self, size: int, seed: int = 1) -> int:
         """Links the first `size` bytes into one random cycle; returns its lines. Raises when the cycle is not
@@ -52,7 +55,8 @@ class Chaser:
         return n
 
     def __call__(self, _slot: int = 0) -> float:
-        self.last = self.run.chase(self.steps)
+        self.last, dropped = unpreempted(lambda: self.run.chase(self.steps))
+        self.preempted += dropped
         return self.last["wall_s"]
 
     def close(self):
@@ -68,6 +72,7 @@ def measure_point(ch: Chaser, size: int, rule: timing.StopRule, clock_mhz: float
                   clock_method: str = "") -> tuple[LatencyPoint, object]:
     """Latency at one size: the cycle built, walked once whole (up to WARM_LINES_MAX lines) so the caches hold
     what they can, then timed chases continuing along it. Returns the point and the harness's Measurement."""
+    ch.preempted = 0
     lines = ch.build(size)
     ch.steps = min(lines, WARM_LINES_MAX) // 8 * 8 or 8
     warm_s = ch()
@@ -82,8 +87,7 @@ def measure_point(ch: Chaser, size: int, rule: timing.StopRule, clock_mhz: float
         how = "perf cycles during the chase"
     if mhz:
         cycles = ns * mhz / 1e3
-    settled = meas.stats.converged or meas.stats.n >= rule.min_samples
-    return LatencyPoint(size, ns, cycles, mhz, how, settled), meas
+    return LatencyPoint(size, ns, cycles, mhz, how), meas
 
 
 def latency_row(p: LatencyPoint, meas, ch: Chaser, rule: timing.StopRule, level: str | None = None,
@@ -99,8 +103,10 @@ def latency_row(p: LatencyPoint, meas, ch: Chaser, rule: timing.StopRule, level:
         setattr(row, k, v)
     row.timer = meas.mode.get("timer")
     row.value_best = meas.stats.min_s / ch.steps * 1e9
-    caveat = timing_caveat(row, rule)
-    row.config["timing_settled"] = caveat is None
+    caveat = robust_caveat(row, meas, rule)
+    row.config["timing_settled"] = p.settled = caveat is None
+    p.err = row.config.get("median_robust_err") or 0.0
+    row.config["preempted_calls_rerun"] = ch.preempted
     cyc = (f"{p.cycles:.1f} cycles per load at {p.clock_mhz:.0f} MHz ({p.clock_method})" if p.cycles else
            "cycles unknown: no clock measured")
     row.note = join(cyc, caveat)

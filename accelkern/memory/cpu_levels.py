@@ -1,9 +1,10 @@
 """Cache levels found in a bandwidth-vs-working-set sweep: the plateaus (L1, L2, L3, DRAM) and the sizes
 where one gives way to the next, detected from the data alone and then set beside the sysfs cache sizes.
 
-Method: log bandwidth vs log size is fitted piecewise constant (the least-squares segmentation for every
-segment count, by dynamic programming); the count is the one with the lowest cost + a BIC-style penalty
-against the noise the data show (the spread of neighbouring points); neighbouring segments closer than
+Method: log bandwidth vs log size is fitted piecewise constant (the weighted least-squares segmentation for
+every segment count, by dynamic programming; each point weighed by the noise the curve shows, from the spread
+of each point around its neighbours, plus its own uncertainty where the caller knows it); the count is the
+one with the lowest chi^2 + a BIC-style penalty; neighbouring segments closer than
 MIN_STEP (or than the noise makes significant) are merged, and short segments are transitions, not plateaus
 (fewer than MIN_INNER_POINTS, MIN_POINTS at either end of the sweep; between their neighbours' levels, up to
 SHORT_POINTS, or up to TRANSITION_POINTS whose own slope covers TRANSITION_SHARE of the step). A boundary is where the measured curve crosses the geometric mean of two
@@ -18,12 +19,13 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-MIN_STEP = 1.25         # neighbouring plateaus closer than this ratio are one plateau (levels differ more)
+MIN_STEP = 1.3          # neighbouring plateaus closer than this ratio are one plateau (levels differ more)
 MIN_POINTS = 2          # a plateau at either end of the sweep has at least this many points ...
 MIN_INNER_POINTS = 3    # ... one in between at least this many (shorter ones are transitions) ...
 SHORT_POINTS = 3        # ... one up to this long with its level between its neighbours' is a step ...
 TRANSITION_POINTS = 5   # ... and so is one up to this long sloping from one neighbour's level toward the other's
 TRANSITION_SHARE = 0.4  #     by this share of the gap between them
+RUN_OCTAVES = 2.0       # several such steps in a row spanning this many octaves are one sloped level
 MATCH_FACTOR = 2.0      # a boundary within this factor of a sysfs size is that level's
 NOISE_FLOOR = 0.01      # relative noise assumed at least (a perfectly smooth synthetic curve)
 MAX_SEGMENTS = 7
@@ -77,24 +79,35 @@ class Levels:
         return out
 
 
-def _segment_costs(y: list[float]):
-    """cost(i, j): squared deviation of y[i:j] from its mean, O(1) from prefix sums."""
-    s1, s2 = [0.0], [0.0]
-    for v in y:
-        s1.append(s1[-1] + v)
-        s2.append(s2[-1] + v * v)
+class _Curve:
+    """Log size x, log value y and per-point weights w = 1 / (sigma^2 + own error^2), with prefix sums so a
+    segment's weighted mean and squared deviation (chi^2) cost O(1)."""
 
-    def cost(i, j):
-        n = j - i
-        m = (s1[j] - s1[i]) / n
-        return max(0.0, (s2[j] - s2[i]) - n * m * m)
-    return cost
+    def __init__(self, x, y, w):
+        self.x, self.y, self.w = x, y, w
+        self.s0, self.s1, self.s2 = [0.0], [0.0], [0.0]
+        for wi, yi in zip(w, y):
+            self.s0.append(self.s0[-1] + wi)
+            self.s1.append(self.s1[-1] + wi * yi)
+            self.s2.append(self.s2[-1] + wi * yi * yi)
+
+    def weight(self, seg) -> float:
+        return self.s0[seg[1]] - self.s0[seg[0]]
+
+    def mean(self, seg) -> float:
+        return (self.s1[seg[1]] - self.s1[seg[0]]) / self.weight(seg)
+
+    def cost(self, i, j) -> float:
+        w = self.s0[j] - self.s0[i]
+        m = (self.s1[j] - self.s1[i]) / w
+        return max(0.0, (self.s2[j] - self.s2[i]) - w * m * m)
 
 
-def segment(y: list[float], k: int) -> tuple[float, list[tuple[int, int]]]:
-    """The least-squares split of y into k contiguous segments: (cost, [(start, end), ...]) with end exclusive."""
+def segment(y: list[float], k: int, w: list[float] | None = None) -> tuple[float, list[tuple[int, int]]]:
+    """The (weighted) least-squares split of y into k contiguous segments: (cost, [(start, end), ...]), end
+    exclusive."""
     n = len(y)
-    cost = _segment_costs(y)
+    c = _Curve(list(range(n)), y, w or [1.0] * n)
     inf = float("inf")
     best = [[inf] * (n + 1) for _ in range(k + 1)]
     back = [[0] * (n + 1) for _ in range(k + 1)]
@@ -102,9 +115,9 @@ def segment(y: list[float], k: int) -> tuple[float, list[tuple[int, int]]]:
     for m in range(1, k + 1):
         for j in range(m, n + 1):
             for i in range(m - 1, j):
-                c = best[m - 1][i] + cost(i, j)
-                if c < best[m][j]:
-                    best[m][j], back[m][j] = c, i
+                v = best[m - 1][i] + c.cost(i, j)
+                if v < best[m][j]:
+                    best[m][j], back[m][j] = v, i
     segs, j = [], n
     for m in range(k, 0, -1):
         i = back[m][j]
@@ -123,29 +136,26 @@ def noise_of(y: list[float]) -> float:
     return max(NOISE_FLOOR, statistics.median(abs(v) for v in r) / 0.6745 / math.sqrt(1.5))
 
 
-def _choose(y: list[float], sigma: float) -> list[tuple[int, int]]:
-    n = len(y)
+def _choose(c: _Curve) -> list[tuple[int, int]]:
+    """The segment count with the lowest chi^2 + PENALTY x ln(n) per segment."""
+    n = len(c.y)
     best, pick = None, [(0, n)]
     for k in range(1, min(MAX_SEGMENTS, n) + 1):
-        c, segs = segment(y, k)
-        score = c / (sigma * sigma) + PENALTY * math.log(max(n, 2)) * k
+        cost, segs = segment(c.y, k, c.w)
+        score = cost + PENALTY * math.log(max(n, 2)) * k
         if best is None or score < best:
             best, pick = score, segs
     return pick
 
 
-def _mean(y, s):
-    return sum(y[s[0]:s[1]]) / (s[1] - s[0])
-
-
-def _merge_close(y, segs, sigma):
+def _merge_close(c: _Curve, segs):
     """Neighbouring segments become one while their levels differ by less than MIN_STEP or by less than
     SIGNIFICANCE standard errors of the difference (the closest pair first)."""
     out = list(segs)
     while len(out) > 1:
         def excess(a, b):
-            se = sigma * math.sqrt(1 / (a[1] - a[0]) + 1 / (b[1] - b[0]))
-            return abs(_mean(y, a) - _mean(y, b)) - max(math.log(MIN_STEP), SIGNIFICANCE * se)
+            se = math.sqrt(1 / c.weight(a) + 1 / c.weight(b))
+            return abs(c.mean(a) - c.mean(b)) - max(math.log(MIN_STEP), SIGNIFICANCE * se)
         gaps = [excess(a, b) for a, b in zip(out, out[1:])]
         i = min(range(len(gaps)), key=gaps.__getitem__)
         if gaps[i] >= 0:
@@ -154,18 +164,18 @@ def _merge_close(y, segs, sigma):
     return out
 
 
-def _slope_drop(x, y, seg) -> float:
+def _slope_drop(c: _Curve, seg) -> float:
     """How far the least-squares line through a segment's points moves over the segment (log units)."""
-    xs, ys = x[seg[0]:seg[1]], y[seg[0]:seg[1]]
+    xs, ys = c.x[seg[0]:seg[1]], c.y[seg[0]:seg[1]]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     sxx = sum((a - mx) ** 2 for a in xs)
     if not sxx:
         return 0.0
-    b = sum((a - mx) * (c - my) for a, c in zip(xs, ys)) / sxx
+    b = sum((a - mx) * (v - my) for a, v in zip(xs, ys)) / sxx
     return b * (xs[-1] - xs[0])
 
 
-def _transition(x, y, segs, i) -> bool:
+def _transition(c: _Curve, segs, i) -> bool:
     """Whether segment i is a transition rather than a plateau: too short (MIN_POINTS at either end of the
     sweep, MIN_INNER_POINTS in between), or, in between with its level between its neighbours', up to
     SHORT_POINTS long, or up to TRANSITION_POINTS with its own points falling (or rising) toward the next level
@@ -175,13 +185,45 @@ def _transition(x, y, segs, i) -> bool:
         return n < MIN_POINTS
     if n < MIN_INNER_POINTS:
         return True
-    before, mid, after = _mean(y, segs[i - 1]), _mean(y, segs[i]), _mean(y, segs[i + 1])
+    before, mid, after = c.mean(segs[i - 1]), c.mean(segs[i]), c.mean(segs[i + 1])
     if n > TRANSITION_POINTS or not min(before, after) < mid < max(before, after):
         return False
     if n <= SHORT_POINTS:
         return True
-    move = _slope_drop(x, y, segs[i])
+    move = _slope_drop(c, segs[i])
     return move * (after - before) > 0 and abs(move) >= TRANSITION_SHARE * abs(after - before)
+
+
+def _runs(c: _Curve, segs, is_plateau) -> list:
+    """Plateaus made of runs of non-plateau segments: a run between two plateaus that spans RUN_OCTAVES or more
+    once its short edge segments (its steps in and out) are set aside is a sloped level (an L3 whose latency
+    climbs with the TLB misses, a noisy memory region split in pieces), not one step; a run after the last
+    plateau, once the segment next to that plateau (the step down) is set aside, is the last level when it has
+    MIN_INNER_POINTS points and lies beyond MIN_STEP from that plateau."""
+    out, i, n = [], 0, len(segs)
+    while i < n:
+        if is_plateau[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and not is_plateau[j]:
+            j += 1
+        run = segs[i:j]
+        if j == n and i > 0:                       # the tail after the last plateau
+            inner = run[1:]
+            if inner and inner[-1][1] - inner[0][0] >= MIN_INNER_POINTS:
+                seg = (inner[0][0], inner[-1][1])
+                if abs(c.mean(seg) - c.mean(segs[i - 1])) >= math.log(MIN_STEP):
+                    out.append(seg)
+        elif 0 < i and j < n:                      # between two plateaus
+            while run and run[0][1] - run[0][0] < MIN_INNER_POINTS:
+                run = run[1:]
+            while run and run[-1][1] - run[-1][0] < MIN_INNER_POINTS:
+                run = run[:-1]
+            if run and c.x[run[-1][1] - 1] - c.x[run[0][0]] >= RUN_OCTAVES and len(run) > 1:
+                out.append((run[0][0], run[-1][1]))
+        i = j
+    return out
 
 
 def _crossing(x, y, lo_end, hi_start, level):
@@ -195,26 +237,30 @@ def _crossing(x, y, lo_end, hi_start, level):
 
 
 def detect(sizes: list[int], values: list[float], levels: list[tuple[int, int]] | None = None,
-           dram_reached: bool | None = None) -> Levels:
+           dram_reached: bool | None = None, errors: list[float] | None = None) -> Levels:
     """Plateaus and boundaries of a sweep (sizes in bytes, values > 0), set beside sysfs `levels`
     ([(level, bytes)], ascending). dram_reached: whether the largest size is past the last-level cache by
-    enough that its plateau is memory (default: largest size >= 4x the largest level)."""
-    pts = sorted((s, v) for s, v in zip(sizes, values) if s > 0 and v and v > 0)
+    enough that its plateau is memory (default: largest size >= 4x the largest level). errors: each point's
+    own relative uncertainty (e.g. its median's), weighing a poorly known point less than the curve's noise."""
+    errs = list(errors) if errors is not None else [0.0] * len(sizes)
+    pts = sorted((s, v, e or 0.0) for s, v, e in zip(sizes, values, errs) if s > 0 and v and v > 0)
     levels = sorted(levels or [], key=lambda t: t[1])
     if len(pts) < 2 * MIN_POINTS:
         return Levels(note=f"too few points ({len(pts)}) to find plateaus")
-    x = [math.log2(s) for s, _ in pts]
-    y = [math.log(v) for _, v in pts]
+    x = [math.log2(p[0]) for p in pts]
+    y = [math.log(p[1]) for p in pts]
     sigma = noise_of(y)
-    segs = _merge_close(y, _choose(y, sigma), sigma)
-    plateaus = [seg for i, seg in enumerate(segs) if not _transition(x, y, segs, i)]
+    c = _Curve(x, y, [1.0 / (sigma * sigma + min(p[2], 1.0) ** 2) for p in pts])
+    segs = _merge_close(c, _choose(c))
+    is_plateau = [not _transition(c, segs, i) for i in range(len(segs))]
+    plateaus = sorted([seg for seg, ok in zip(segs, is_plateau) if ok] + _runs(c, segs, is_plateau))
     if not plateaus:
         return Levels(noise=sigma, note="no plateau of at least 2 points")
     # re-merge plateaus that became neighbours once short transitions were set aside
-    plateaus = _merge_close(y, plateaus, sigma)
+    plateaus = _merge_close(c, plateaus)
     raw = []
     for a, b in zip(plateaus, plateaus[1:]):
-        mid = (_mean(y, a) + _mean(y, b)) / 2
+        mid = (c.mean(a) + c.mean(b)) / 2
         raw.append(2 ** _crossing(x, y, a[1], b[0], mid))
     # match boundaries to sysfs levels, closest pairs first, each used once
     pairs = sorted(((abs(math.log(b / sz)), bi, lvl, sz) for bi, b in enumerate(raw) for lvl, sz in levels),
@@ -234,7 +280,7 @@ def detect(sizes: list[int], values: list[float], levels: list[tuple[int, int]] 
         dram_reached = bool(llc) and pts[-1][0] >= 4 * llc
     out, below = [], 0    # below: the last level a boundary matched so far
     for i, seg in enumerate(plateaus):
-        vals = [v for _, v in pts[seg[0]:seg[1]]]
+        vals = [p[1] for p in pts[seg[0]:seg[1]]]
         if i < len(boundaries):
             lvl = boundaries[i].level
             if lvl is None:
