@@ -165,8 +165,7 @@ def cublas_rows(req: GemmRequest, device_info, spec, rule=None, progress=lambda 
         row = _base_row(req, "cublas", w.name, w.layout)
         row.kernel = "CUBLAS_GEMM_DEFAULT"
         row.config.update(w.config())
-        yield figures.label_cpu_torch_path(_finish_row(row, meas, device_info, spec, req, chk), device_info,
-                                           dt.name)
+        yield _finish_row(row, meas, device_info, spec, req, chk)
     finally:
         w.close()
 
