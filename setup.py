@@ -169,23 +169,23 @@ def _extension_modules_or_fallback():
         import torch  # noqa: F401
         from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CUDAExtension
     except Exception as exc:  # torch missing or broken: still installable
-        _note(f"torch is not importable ({exc}); installing pure-Python. Install torch first, then "
-              "`pip install --no-build-isolation -e .` to build accelkern._C")
+        _note(f"torch is not importable ({exc}); accelkern._C (the CUDA kernels) is not built. Install torch "
+              "first, then `pip install --no-build-isolation -e .` to build it")
         return [], {}
     nvcc = os.path.join(CUDA_HOME, "bin", "nvcc") if CUDA_HOME else None
     if not nvcc or not os.path.isfile(nvcc):
-        _note("no CUDA toolkit found (set CUDA_HOME to a CUDA install with nvcc); installing "
-              "pure-Python: the torch backend works, the CUDA kernels are not built")
+        _note("no CUDA toolkit found (set CUDA_HOME to a CUDA install with nvcc); accelkern._C (the CUDA "
+              "kernels) is not built: the torch backend and the CPU kernels work")
         return [], {}
     mismatch = _cuda_version_mismatch(nvcc, torch.version.cuda)
     if mismatch:
-        _note(f"{mismatch}; installing pure-Python: the torch backend works, the CUDA kernels are not built "
-              "(point CUDA_HOME at a toolkit of torch's CUDA major version to build them)")
+        _note(f"{mismatch}; accelkern._C (the CUDA kernels) is not built: the torch backend and the CPU kernels "
+              "work (point CUDA_HOME at a toolkit of torch's CUDA major version to build it)")
         return [], {}
     cublas = _find_cublas(CUDA_HOME)
     if cublas is None:
         _note("cuBLASLt headers/libraries not found in CUDA_HOME nor in the nvidia-cublas wheel; "
-              "installing pure-Python")
+              "accelkern._C (the CUDA kernels) is not built")
         return [], {}
     cublas_inc, cublas_lib, cublas_link = cublas
 
