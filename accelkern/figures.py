@@ -61,19 +61,21 @@ def _cpu_clock_peak(row: Row, device: DeviceInfo, spec, spec_dtype: str, clock: 
     table's FLOP/clk/core for the instruction path (config 'path', else the best the core has for the dtype)
     x the measured core clock; FLOP/clk/core in flop_per_clk_per_sm."""
     cfg = row.config or {}
-    cores = cfg.get("threads") or min(device.sm_count or 1, device.threads or device.sm_count or 1)
+    physical = device.sm_count or 1
+    cores = cfg.get("threads") or min(physical, device.threads or physical)
+    uarch = (device.attrs or {}).get("uarch")
     cpu_spec = spec if spec is not None and getattr(spec, "kind", None) == "cpu" else None
-    row.clock_peak = device.peak_at_clock_tflops(spec_dtype, clock, path=cfg.get("path"), cores=cores,
-                                                 spec=cpu_spec)
+    path = cfg.get("path")
+    row.clock_peak = specs.cpu_peak_tflops(uarch, spec_dtype, cores, clock, path=path, spec=cpu_spec)
     row.pct_of_clock_peak = _pct(row.value, row.clock_peak)
     row.flop_per_clk_per_sm = specs.flop_per_clk_per_sm(row.value, cores, clock)
     nominal = device.max_sm_clock_mhz
     if nominal and row.clock_peak is not None:
         row.config = {**cfg, "nominal_mhz": nominal,
-                      "peak_at_nominal": device.peak_at_clock_tflops(spec_dtype, nominal, path=cfg.get("path"),
-                                                                     cores=cores, spec=cpu_spec)}
+                      "peak_at_nominal": specs.cpu_peak_tflops(uarch, spec_dtype, cores, nominal, path=path,
+                                                               spec=cpu_spec)}
     if row.clock_peak is None:
-        row.note = _join(row.note, specs.cpu_rate_note(device.attrs.get("uarch"), spec_dtype, cfg.get("path")))
+        row.note = _join(row.note, specs.cpu_rate_note(uarch, spec_dtype, path))
 
 
 def memory_row(row: Row, meas: Measurement, device: DeviceInfo, spec: specs.Spec | None) -> Row:
