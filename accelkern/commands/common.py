@@ -8,7 +8,7 @@ import sys
 import click
 
 from accelkern import __version__, _ext, outdir, signals, specs, tables
-from accelkern.errors import EXIT_MEASUREMENT_FAILED, EXIT_NO_DEVICE, AccelkernError
+from accelkern.errors import EXIT_MEASUREMENT_FAILED, AccelkernError
 from accelkern.outdir import check_out_dir, check_plot_path  # noqa: F401  (the commands import them from here)
 from accelkern.results import ResultWriter, RunHeader, progress, to_csv, to_json
 from accelkern.units import format_value
@@ -76,6 +76,20 @@ def dry_run_exit(command: str) -> None:
         sys.exit(0)
 
 
+def ignored(names: tuple, why: str) -> list[str]:
+    """For options (parameter names) the user gave that do not apply to this run: one line naming them and
+    why (said on stderr now, returned for the footer); [] when none was given."""
+    from click.core import ParameterSource
+    ctx = click.get_current_context()
+    given = [p.opts[0] for p in ctx.command.params if p.name in names
+             and ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    if not given:
+        return []
+    line = f"ignored: {', '.join(given)} ({why})"
+    progress(line)
+    return [line]
+
+
 def track(items, label: str):
     """Iterates `items` showing progress: click's progress bar on a terminal, plain lines otherwise
     (stderr either way, so stdout stays the table or --json/--csv)."""
@@ -135,6 +149,7 @@ class Session:
             extension="built" if st["built"] else st["message"], spec=self.spec.name if self.spec else None,
             spec_source=self.spec_how, nvml=nvml_state(self.info.kind))
         self.writer = ResultWriter(out, self.header, stem=command)
+        self.failures: list[str] = []    # other outputs that could not be written (a plot, the report page)
 
     def emit(self, row):
         self.writer.write(row)
@@ -148,7 +163,7 @@ class Session:
                shown: list | None = None):
         """Closes the files (every row) and prints the table of `shown` rows (default: every row), or all rows
         as JSON/CSV. Exit code: 128 + the signal when stopped, 1 when a file could not be written or a
-        measurement failed, 3 when every row was skipped (nothing here could run what was asked)."""
+        measurement failed."""
         try:
             with signals.deferred():   # a stop signal now waits until the files are whole
                 self.writer.close(tables.markdown_report(self.header, self.writer.rows, columns))
@@ -164,30 +179,26 @@ class Session:
             click.echo(tables.text_table(rows if shown is None else shown, columns))
             for line in footer or []:
                 click.echo(tables.wrap(line))
-        finish_files(self.writer, self.command, interrupted)
-        if not interrupted and rows and all(r.status == "skipped" for r in rows):
-            click.echo(f"Error: nothing measured: every row was skipped on {self.header.device} (each row says "
-                       "why)", err=True)
-            sys.exit(EXIT_NO_DEVICE)
+        finish_files(self.writer, interrupted, self.failures)
         failed = [r for r in rows if r.status == "failed" or r.correct is False]
         if failed:
             progress(f"{len(failed)} measurement(s) failed or gave a wrong result: exit code 1")
             sys.exit(EXIT_MEASUREMENT_FAILED)
 
 
-def finish_files(writer: ResultWriter, command: str, interrupted: bool = False) -> None:
+def finish_files(writer: ResultWriter, interrupted: bool = False, failures: list[str] = ()) -> None:
     """After the output: where the results went (or, in one line, what could not be written and what was
     kept), then the exit for a stop signal (128 + it) or a failed write (1)."""
     lost = writer.account()
-    if lost:
-        _say(f"Error: {lost}")
+    if lost or failures:
+        _say("Error: " + "; ".join(([lost] if lost else []) + list(failures)))
     elif writer.files:
         earlier = f" (appended after {writer.earlier_runs} earlier run(s))" if writer.earlier_runs else ""
         progress(f"results written to {writer.out_dir}/{writer.stem}.{{jsonl,csv,md}}{earlier}")
     if interrupted:
         progress(f"{signals.describe()}: {len(writer.rows)} finished row(s) kept")
         sys.exit(signals.exit_code())
-    if lost:
+    if lost or failures:
         sys.exit(EXIT_MEASUREMENT_FAILED)
 
 

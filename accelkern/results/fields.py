@@ -29,7 +29,7 @@ _NUMBERS = ("mean_tflops", "median_tflops", "fleet_median", "ratio_to_median", "
             "predicted_ms_at_peak", "predicted_us", "predicted_ms_fitted", "predicted_tflops_fitted", "cost_s",
             "finder_tflops", "ours_over_finder")
 _COUNTS = ("rank", "local_rank", "world_size", "node", "src", "dst", "ctas", "tiles", "resident", "ctas_per_sm")
-_TEXTS = ("mode", "host", "link", "collective", "hint", "cache", "flag_reason", "device_id")
+_TEXTS = ("mode", "host", "link", "collective", "hint", "cache", "flag_reason")
 CONFIG_KINDS = {**{k: "float" for k in _NUMBERS}, **{k: "int" for k in _COUNTS}, **{k: "str" for k in _TEXTS},
                 "flagged": "bool"}
 

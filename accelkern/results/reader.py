@@ -28,6 +28,7 @@ class ResultsFile:
     path: str
     runs: list
     problems: list
+    skipped: set = field(default_factory=set)    # numbers of the lines named in problems
 
     @property
     def latest(self) -> RecordedRun:
@@ -44,6 +45,10 @@ class ResultsFile:
     @property
     def env(self) -> dict:
         return self.latest.env
+
+    def name(self, line: int, why: str) -> None:
+        self.problems.append(f"line {line}: {why}")
+        self.skipped.add(line)
 
     def which(self) -> str:
         """'' for a file of one run, else which run header/rows/env are ('the latest of 3 runs (line 40)')."""
@@ -76,19 +81,19 @@ def parse_results(path: str, data: bytes) -> ResultsFile:
         elif why is None and not isinstance(rec, dict):
             why = f"a JSON {type(rec).__name__}, not a record"
         if why is not None:
-            res.problems.append(f"line {no}: {why}; ignored")
+            res.name(no, f"{why}; ignored")
             continue
         kind = rec.pop("type", None)
         if kind == "header":
             bad = checks.header_problem(rec)
             if bad:
-                res.problems.append(f"line {no}: {bad}; the rows after it are read without a header")
+                res.name(no, f"{bad}; the rows after it are read without a header")
                 rec = None
             res.runs.append(RecordedRun(rec, line=no))
         elif kind == "row":
             bad = checks.row_problem(rec)
             if bad:
-                res.problems.append(f"line {no}: {bad}; row ignored")
+                res.name(no, f"{bad}; row ignored")
                 continue
             if not res.runs:
                 res.runs.append(RecordedRun(None, line=no))
@@ -98,7 +103,7 @@ def parse_results(path: str, data: bytes) -> ResultsFile:
                            and checks.value_problem(checks.HEADER_KINDS[k], rec[k]) is None}
             run.rows.append(checks.as_row(rec))
         else:
-            res.problems.append(f"line {no}: record type {str(kind)[:40]!r} is neither 'header' nor 'row'; ignored")
+            res.name(no, f"record type {str(kind)[:40]!r} is neither 'header' nor 'row'; ignored")
     return res
 
 
