@@ -158,7 +158,7 @@ def test_ranks_get_the_launchers_options():
     ranked = o.for_ranks("/tmp/work")
     ctx = fleet.make_context("fleet", ranked.rank_argv())
     again = options.parse(**{k: v for k, v in ctx.params.items()})
-    assert again == ranked and again.local is None and again.relay and again.rank_dir is None
+    assert again == ranked and again.local is None and again.relay and again.rank_dir == "/tmp/work"
     assert again.sizes == (4096, 1 << 20) and again.gemm_shape == (256, 128, 64) and again.self_test_rank == 1
 
 
