@@ -5,10 +5,10 @@ figure). Only the slow side is flagged: a fast device is no problem. Pure Python
 without processes.
 
 The noise allowance: NOISE_Z standard deviations of the gap between a figure and the fleet median, from the
-figure's own uncertainty (the relative standard error of the median of its timed calls) and the fleet median's
-(the group's median uncertainty x 1.2533 / sqrt(ranks), the standard error of a median of that many figures),
-at most MAX_NOISE_ALLOWANCE: a noisy figure, or a fleet of two, needs a larger gap, and a figure below half the
-median is flagged whatever the noise.
+figure's measured spread (the relative standard deviation of its timed calls: how disturbed its device was) and
+the fleet median's (the group's median spread x 1.2533 / sqrt(ranks), the standard error of a median of that
+many figures), at most MAX_NOISE_ALLOWANCE: a noisy figure, or a fleet of two, needs a larger gap, and a figure
+below half the median is flagged whatever the noise.
 
 Collectives are not flagged by speed: one slow link makes every rank of a ring wait, so their per-rank
 times cannot name a rank (p2p names the link). A wrong result or a failed measurement is flagged anywhere.
@@ -49,9 +49,8 @@ def _measured(row) -> bool:
 
 
 def _spread(row) -> float:
-    """The row's relative uncertainty (relative standard error of the median of its timed calls); 0 when
-    unknown."""
-    s = row.median_rel_stderr
+    """The row's measured spread (relative standard deviation of its timed calls); 0 when unknown."""
+    s = row.rel_stddev
     return float(s) if isinstance(s, (int, float)) and math.isfinite(s) and s > 0 else 0.0
 
 
@@ -85,8 +84,8 @@ def flag_rows(rows, tolerance_pct: float, floors_pct: dict | None = None) -> lis
             elif r.suite in SPEED_FLAGGED and ratio is not None:
                 if ratio < 1.0 - allowed:
                     why = (f"tolerance {tolerance_pct:g}%" if noise <= tolerance else
-                           f"more than the tolerance {tolerance_pct:g}% and {NOISE_Z:g} standard errors of the "
-                           f"measured figures, {noise:.1%}")
+                           f"more than the tolerance {tolerance_pct:g}% and {NOISE_Z:g} standard deviations of the "
+                           f"measured spread, {noise:.1%}")
                     reasons.append(f"{100 * (1 - ratio):.1f}% below the fleet median "
                                    f"{format_value(median, r.metric)} ({why})")
                 floor = floors.get(r.suite)
