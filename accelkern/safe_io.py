@@ -3,7 +3,6 @@ through a temporary file and a rename (the temporary removed on failure), and th
 write the file system refused (full, read-only, I/O error)."""
 from __future__ import annotations
 
-import errno
 import os
 import tempfile
 
@@ -31,9 +30,9 @@ def append_line(fd: int, data: bytes) -> None:
     its length before, so it never ends in part of a line (what cannot be cut now, the next open trims)."""
     start = os.lseek(fd, 0, os.SEEK_END)
     try:
-        done = os.write(fd, data)
-        if done != len(data):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = memoryview(data)
+        while view:    # one write; a short one (the disk filled) is followed by one that says why
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     except OSError:
         try:

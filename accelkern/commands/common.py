@@ -115,7 +115,8 @@ def common_options(f):
         click.option("--json", "as_json", is_flag=True, help="Print JSON (run header + rows) instead of the table."),
         click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of the table."),
         click.option("--out", default=None, metavar="DIR",
-                     help="Also write DIR/<command>.jsonl (row by row, survives Ctrl-C), .csv and .md."),
+                     help="Also write DIR/<command>.jsonl (row by row, survives Ctrl-C), .csv and .md; a DIR "
+                          "that holds an earlier run keeps it, this run is appended; one run at a time per DIR."),
     ]
     for o in reversed(opts):
         f = o(f)

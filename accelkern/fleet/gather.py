@@ -35,6 +35,8 @@ class Verdict:
     failed_rows: int = 0
     self_test: dict | None = None       # {"factor", "rank", "flagged", "passed"}
     exit_code: int = 0
+    passed: bool = True                 # the fleet's own verdict (the exit code is 1 too when files were not written)
+    unwritten: bool = False             # a results file could not be written (exit code 1)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -91,6 +93,7 @@ def judge(rows: list[Row], identities: dict, world_size: int, tolerance_pct: flo
         v.exit_code = 0 if passed else 1
     else:
         v.exit_code = 1 if bad else 0
+    v.passed = v.exit_code == 0
     return v
 
 

@@ -63,7 +63,7 @@ def _runs_before(directory: str, n: int) -> dict:
 
 def run_local(opts: FleetOptions) -> int:
     _check_gpus(opts)
-    work = tempfile.mkdtemp(prefix="accelkern-fleet-")    # state files and the verdict: never in --out
+    work = tempfile.mkdtemp(prefix=f"accelkern-fleet-{os.getpid()}-")   # state files and the verdict, never in --out
     rows_dir = opts.out or work
     env = dict(os.environ)
     if opts.out:

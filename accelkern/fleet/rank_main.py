@@ -239,32 +239,35 @@ def emit_fleet(opts: FleetOptions, rows, headers: dict, identities: dict, world_
     verdict = gather.judge(rows, identities, world_size, opts.tolerance_pct, missing, lost,
                            (opts.self_test, slowed) if opts.self_test else None)
     header = gather.fleet_header(headers, identities, world_size)
-    text = render.report(rows, verdict, header_line(header))
+    failures = [f"rank {r}: {w}" for r, w in sorted((unwritten or {}).items())]
+    if opts.out:
+        text = render.report(rows, verdict, header_line(header))
+        merged = gather.write_merged(opts.out, header, rows, f"# accelkern fleet\n\n```\n{text}\n```\n")
+        if merged:
+            failures.append(merged)
+    if failures:
+        verdict.unwritten = True
+        verdict.exit_code = max(verdict.exit_code, 1)
     if opts.as_json:
         import json
         doc = json.loads(to_json(header, rows))
         doc["fleet"] = verdict.to_dict()
         click.echo(json.dumps(doc, indent=2, default=str))
     else:
-        click.echo(text)
-    failures = [f"rank {r}: {w}" for r, w in sorted((unwritten or {}).items())]
-    if opts.out:
-        merged = gather.write_merged(opts.out, header, rows, f"# accelkern fleet\n\n```\n{text}\n```\n")
-        if merged:
-            failures.append(merged)
-        else:
-            progress(f"results written to {opts.out}/fleet.{{jsonl,csv,md}} (per rank: fleet.rank<R>.jsonl)")
-    if failures:
-        click.echo("Error: " + "; ".join(failures), err=True)
-        verdict.exit_code = max(verdict.exit_code, 1)
+        click.echo(render.report(rows, verdict, header_line(header)))
+    if opts.out and not failures:
+        progress(f"results written to {opts.out}/fleet.{{jsonl,csv,md}} (per rank: fleet.rank<R>.jsonl)")
     if opts.state_dir:
         gather.write_verdict(opts.state_dir, verdict)
+    errors = []
     if missing:
         names = ", ".join(str(r) for r in sorted(missing))
         per_rank = Counter(r.config.get("rank") for r in rows)
         kept = ", ".join(f"rank {r}: {per_rank.get(r, 0)}" for r in sorted(headers))
-        click.echo(f"Error: rank(s) {names} missing: " + "; ".join(f"rank {r} {w}" for r, w in sorted(missing.items()))
-                   + f"; rows kept ({kept})" + (f" in {opts.out}/fleet.jsonl" if opts.out else ""), err=True)
+        errors.append(f"rank(s) {names} missing: " + "; ".join(f"rank {r} {w}" for r, w in sorted(missing.items()))
+                      + f"; rows kept ({kept})" + (f" in {opts.out}/fleet.jsonl" if opts.out and not failures else ""))
+    if errors or failures:
+        click.echo("Error: " + "; ".join(errors + failures), err=True)
     return verdict.exit_code
 
 

@@ -157,7 +157,8 @@ def verdict_lines(v, floors=outliers.FLOORS_PCT) -> list[str]:
         out.append("flagged pair(s): " + ", ".join(f"{s}->{d}" for s, d in v.flagged_pairs))
     if v.failed_rows:
         out.append(f"{v.failed_rows} row(s) failed or gave a wrong result")
-    out.append("verdict: " + ("PASS" if v.exit_code == 0 else "FAIL") + f" (exit code {v.exit_code})")
+    out.append("verdict: " + ("PASS" if v.passed else "FAIL") + f" (exit code {v.exit_code}"
+               + ("; a results file could not be written, see the Error line" if v.unwritten else "") + ")")
     return out
 
 

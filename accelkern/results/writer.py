@@ -27,6 +27,7 @@ class ResultWriter:
         self.stem = stem
         self.jsonl_path = os.path.join(out_dir, f"{stem}.jsonl") if out_dir else None
         self._fd = None
+        self._created = False
         self.opened = False
         self.written = 0             # rows of this run in the JSONL
         self.earlier_runs = 0        # runs the JSONL held before this one
@@ -36,6 +37,7 @@ class ResultWriter:
     def _open(self):
         self.opened = True
         os.makedirs(self.out_dir, exist_ok=True)
+        self._created = not os.path.exists(self.jsonl_path)
         self._fd = os.open(self.jsonl_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         cut = safe_io.trim_torn_tail(self._fd)
         if cut:
@@ -62,16 +64,20 @@ class ResultWriter:
                 self._failed(self.jsonl_path, exc)
         return row
 
-    def _failed(self, path: str, exc: OSError):
+    def _failed(self, path: str, exc: OSError, running: bool = True):
         self.failures.append(f"{path} ({safe_io.why(exc)})")
-        progress(f"could not write {path}: {safe_io.why(exc)}; the run goes on and keeps its rows for the table")
+        if running:
+            progress(f"could not write {path}: {safe_io.why(exc)}; the run goes on and keeps its rows for the table")
 
     def close(self, markdown: str | None = None):
         """Closes the JSONL and appends the run to the CSV and, when given, the markdown (rendered by
         accelkern.tables, which builds on this package, never the other way)."""
         if self._fd is not None:
+            empty = os.fstat(self._fd).st_size == 0
             os.close(self._fd)
             self._fd = None
+            if empty and self._created:   # made by this run, which could write nothing into it
+                os.unlink(self.jsonl_path)
         if not self.opened:
             return
         self.opened = False
@@ -84,7 +90,7 @@ class ResultWriter:
                 safe_io.atomic_write(path, merge(_read_text(path)))
                 self.files.append(path)
             except OSError as exc:
-                self._failed(path, exc)
+                self._failed(path, exc, running=False)
 
     def account(self, where: str = "printed above") -> str | None:
         """None when every write succeeded; else one line: what could not be written and what was kept."""
