@@ -204,7 +204,7 @@ def torch_gemm_rows(ctx: Context) -> Iterator[Row]:
                       backend="torch", kernel=g.name, flops=g.shape.flops, correct=ok, max_error=err,
                       tolerance=tol, config={"slots": g.slots, "size_choice": how})
             sd = torch_backend.spec_dtype(dtype, dev.kind, dev.compute_capability)
-            yield figures.compute_row(row, meas, dev, ctx.spec, sd)
+            yield figures.label_cpu_torch_path(figures.compute_row(row, meas, dev, ctx.spec, sd), dev, dtype)
         finally:
             g.close()
 

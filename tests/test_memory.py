@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from accelkern import memory as mem
 from accelkern.cli import cli
 from accelkern.errors import AccelkernError, Unavailable
-from accelkern.memory import cpu_caches, plan, schedule, tune as tune_mod
+from accelkern.hostcpu import caches as cpu_caches
+from accelkern.memory import plan, schedule, tune as tune_mod
 from accelkern.results import Row, read_jsonl
 from accelkern.units import parse_size
 

@@ -110,7 +110,9 @@ def test_a_request_the_device_cannot_run_leaves_earlier_results_alone(tmp_path, 
     stem = args[0]
     earlier = b'{"type": "header", "command": "x", "device": "earlier", "device_kind": "cpu"}\n'
     (d / f"{stem}.jsonl").write_bytes(earlier)
-    one_error_line(invoke(*args, "--out", d), 3)
+    r = invoke(*args, "--out", d)
+    one_error_line(r, r.exit_code)
+    assert r.exit_code in (2, 3)      # 3: no device for it; 2: an option the CPU's own kernels do not take
     assert (d / f"{stem}.jsonl").read_bytes() == earlier
 
 

@@ -137,10 +137,14 @@ class Session:
         outdir.claim(out, command)
         self.command, self.as_json, self.as_csv = command, as_json, as_csv
         self.info = get_device_info(device)
-        name = self.info.name if self.info.kind == "cuda" else None
+        name = self.info.name if self.info.kind in ("cuda", "cpu") else None
         self.spec, self.spec_how = specs.lookup(name, spec_name)
-        if self.info.kind == "cpu" and not spec_name:
-            self.spec_how = "CPU: no datasheet entry (% of spec left empty)"
+        if self.spec is not None and (self.spec.kind == "cpu") != (self.info.kind == "cpu"):
+            raise AccelkernError(f"--spec {spec_name}: {self.spec.name} is a {self.spec.kind.upper()} datasheet entry; "
+                                 f"this run is on {self.info.kind} (list: `accelkern info --list-specs`)")
+        if self.info.kind == "cpu" and self.spec is None:
+            self.spec_how = (f"CPU: no datasheet entry matched '{name}' (% of spec left empty; --spec NAME "
+                             "compares with one, `accelkern info --list-specs` lists them)")
         st = _ext.status()
         self.header = RunHeader(
             command=command, device=self.info.name, device_kind=self.info.kind, sms=self.info.sm_count,
@@ -148,7 +152,7 @@ class Session:
             cuda=torch.version.cuda if self.info.kind == "cuda" else None, torch=torch.__version__,
             cublaslt=str(st.get("cublaslt_version")) if st.get("built") else None, accelkern=__version__,
             extension="built" if st["built"] else st["message"], spec=self.spec.name if self.spec else None,
-            spec_source=self.spec_how, nvml=nvml_state(self.info.kind))
+            spec_source=self.spec_how, nvml=nvml_state(self.info.kind), cpu=cpu_summary(self.info))
         self.writer = ResultWriter(out, self.header, stem=command)
         self.failures: list[str] = []    # other outputs that could not be written (a plot, the report page)
 
@@ -201,6 +205,24 @@ def finish_files(writer: ResultWriter, interrupted: bool = False, failures: list
         sys.exit(signals.exit_code())
     if lost or failures:
         sys.exit(EXIT_MEASUREMENT_FAILED)
+
+
+def cpu_summary(info) -> str | None:
+    """The CPU facts line of a CPU run's header: microarchitecture, topology, throughput ISA, caches, clock."""
+    if info.kind != "cpu":
+        return None
+    from accelkern.hostcpu import facts as cpu_facts
+    f = cpu_facts.cpu_facts()
+    parts = [f"{f.uarch_name or 'unknown microarchitecture'}"
+             + (f" (family {f.family} model {f.model} stepping {f.stepping})" if f.family is not None else ""),
+             f"{f.physical_cores} core(s) x {f.threads_per_core} thread(s), {f.sockets} socket(s), "
+             f"{f.numa_nodes or '?'} NUMA node(s)",
+             " ".join(f.throughput_features) or "no vector ISA known"]
+    if f.caches is not None and f.caches.known:
+        parts.append(f.caches.describe())
+    if f.nominal_mhz:
+        parts.append(f"nominal {f.nominal_mhz:.0f} MHz ({f.nominal_source})")
+    return " | ".join(parts)
 
 
 def nvml_state(kind: str) -> str | None:

@@ -1,6 +1,8 @@
 """`accelkern validate`: the main job, every registered suite within one budget."""
 from __future__ import annotations
 
+import os
+
 import click
 
 from accelkern.commands.common import Session, common_options
@@ -35,6 +37,10 @@ def validate(device, spec_name, as_json, as_csv, out, budget, suites, report_pat
         from accelkern import report
         report.require()
         report.check_output(report_path)
+        md = report.output_paths(report_path)[1]
+        if out and os.path.abspath(md) == os.path.abspath(os.path.join(out, "validate.md")):
+            raise AccelkernError(f"--report {report_path}: its markdown would be {md}, the markdown of this run's "
+                                 "results; give the page another name")
     s = Session("validate", device, spec_name, as_json, as_csv, out)
     if wanted and not v.runnable(wanted, s.info.kind):   # before anything is measured or written
         raise NoDevice(f"--suite {suites}: none of these suites runs on {s.info.kind} ("

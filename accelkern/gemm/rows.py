@@ -165,7 +165,8 @@ def cublas_rows(req: GemmRequest, device_info, spec, rule=None, progress=lambda 
         row = _base_row(req, "cublas", w.name, w.layout)
         row.kernel = "CUBLAS_GEMM_DEFAULT"
         row.config.update(w.config())
-        yield _finish_row(row, meas, device_info, spec, req, chk)
+        yield figures.label_cpu_torch_path(_finish_row(row, meas, device_info, spec, req, chk), device_info,
+                                           dt.name)
     finally:
         w.close()
 
@@ -216,7 +217,8 @@ def torch_rows(req: GemmRequest, device_info, spec, rule=None, progress=lambda m
         row.config.update(w.config())
         if req.layout != w.layout:
             row.note = f"torch is timed in layout {w.layout} only (asked: {req.layout})"
-        yield _finish_row(row, meas, device_info, spec, req, chk)
+        yield figures.label_cpu_torch_path(_finish_row(row, meas, device_info, spec, req, chk), device_info,
+                                           dt.name)
     finally:
         w.close()
 

@@ -26,6 +26,7 @@ class ComputeClaim:
     achievable: Row | None
     achievable_label: str = ""
     gap: str = ""
+    datasheet_label: str = "datasheet"   # a CPU without a published figure: the architectural peak at nominal
 
 
 @dataclass
@@ -70,20 +71,55 @@ def compute_claims(rows: list[Row], header: dict) -> list[ComputeClaim]:
         ach, label = (mamf, "MAMF") if mamf else (gemm, f"best gemm, {gemm.backend or gemm.name}" if gemm else "")
         ref = ach or peak
         datasheet = (spec.peak(dt) if spec else None) or ref.spec_value
+        nominal = (ref.config or {}).get("peak_at_nominal") if header.get("device_kind") == "cpu" else None
         clock = ref.sm_clock_mean_mhz
         at_clock = ref.clock_peak if ref.clock_peak else (
             specs.peak_at_clock_tflops(arch, dt, sms or 0, clock or 0, header.get("device"))
             if header.get("device_kind") == "cuda" else None)
         c = ComputeClaim(dt, ref.metric or "TFLOPS", datasheet, at_clock, clock, peak, ach, label)
-        c.gap = compute_gap(c, spec, header)
+        if not datasheet and nominal:
+            c.datasheet = nominal
+            c.datasheet_label = f"arch. @ nominal {(ref.config or {}).get('nominal_mhz', 0):.0f} MHz"
+        c.gap = cpu_gap(c, ref) if header.get("device_kind") == "cpu" else compute_gap(c, spec, header)
         out.append(c)
     return out
 
 
+def cpu_gap(c: ComputeClaim, ref: Row) -> str:
+    """A CPU row's gap: the clock it ran at against the nominal one, its efficiency at that clock (measured /
+    cores x FLOP/clk/core x clock), how far the GEMM gets toward the compute-only peak, and the path torch took."""
+    r = c.achievable or c.compute_only
+    cfg = r.config or {}
+    parts = []
+    if c.datasheet and c.datasheet_label != "datasheet":
+        parts.append(f"{100.0 * r.value / c.datasheet:.1f}% of the architectural peak at the nominal clock")
+    elif c.datasheet:
+        parts.append(f"{100.0 * r.value / c.datasheet:.1f}% of the datasheet")
+    nominal = cfg.get("nominal_mhz")
+    if c.clock and nominal:
+        parts.append(f"cores at {c.clock:.0f} MHz, {c.clock / nominal:.0%} of the nominal {nominal:.0f} MHz")
+    elif c.clock is None:
+        parts.append("no core clock was recorded, so the clock's share is unknown")
+    if c.at_clock:
+        parts.append(f"{r.value / c.at_clock:.0%} of the architectural peak at that clock "
+                     f"({r.flop_per_clk_per_sm:.1f} FLOP/clk/core)" if r.flop_per_clk_per_sm else
+                     f"{r.value / c.at_clock:.0%} of the architectural peak at that clock")
+    elif r.note and "rate" in r.note:
+        parts.append("no per-clock rate for this path in the table")
+    if c.achievable is not None and c.compute_only is not None and c.compute_only.value:
+        parts.append(f"the GEMM reaches {c.achievable.value / c.compute_only.value:.0%} of the compute-only peak "
+                     f"({c.compute_only.backend})")
+    if cfg.get("torch_path"):
+        parts.append(f"torch's path: {cfg['torch_path']}")
+    if cfg.get("on_cpu") is not None and cfg["on_cpu"] < 0.95:
+        parts.append(f"threads on their cores {cfg['on_cpu']:.0%} of the time (another process competed)")
+    return "; ".join(parts) or "measured figures only (no rate table entry for this CPU)"
+
+
 def _no_spec_reason(header: dict) -> str:
     if header.get("device_kind") == "cpu":
-        return ("CPU run through torch: no datasheet entry and no NVML telemetry, so no gap to a vendor figure "
-                "is computed")
+        return ("CPU run: no datasheet entry matched, so no gap to a vendor figure is computed (the compute rows "
+                "set the architectural peak at the measured clock beside each figure)")
     return f"no datasheet entry ({header.get('spec_source') or 'none matched'}): measured figures only"
 
 
@@ -216,7 +252,7 @@ def block(rows: list[Row], header: dict) -> Block | None:
     for c in claims:
         bars = []
         if c.datasheet:
-            bars.append({"label": "datasheet", "value": c.datasheet, "pct": 100.0, "kind": "datasheet"})
+            bars.append({"label": c.datasheet_label, "value": c.datasheet, "pct": 100.0, "kind": "datasheet"})
         if c.at_clock:
             bars.append({"label": f"arch. @ {c.clock:.0f} MHz", "value": c.at_clock,
                          "pct": facts.pct(c.at_clock, c.datasheet), "kind": "clock"})
@@ -228,7 +264,9 @@ def block(rows: list[Row], header: dict) -> Block | None:
                          "pct": facts.pct(c.achievable.value, c.datasheet), "kind": "gemm"})
         groups.append({"title": c.dtype, "unit": c.metric, "bars": bars})
         ref = c.achievable or c.compute_only
-        body.append([c.dtype, format_value(c.datasheet, c.metric) if c.datasheet else "-",
+        body.append([c.dtype, (format_value(c.datasheet, c.metric)
+                               + ("" if c.datasheet_label == "datasheet" else f" ({c.datasheet_label})"))
+                     if c.datasheet else "-",
                      f"{format_value(c.at_clock, c.metric)} @ {c.clock:.0f} MHz" if c.at_clock else "-",
                      f"{format_value(c.compute_only.value, c.metric)} ({c.compute_only.backend}, "
                      f"{c.compute_only.name})" if c.compute_only else "-",

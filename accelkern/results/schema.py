@@ -33,6 +33,7 @@ class RunHeader:
     spec: str | None = None
     spec_source: str | None = None
     nvml: str | None = None
+    cpu: str | None = None              # CPU runs: microarchitecture, cores, ISA, caches, nominal clock
     host: str = field(default_factory=socket.gethostname)
     python: str = field(default_factory=platform.python_version)
     time_utc: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
