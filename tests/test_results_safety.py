@@ -102,12 +102,13 @@ def test_a_second_writer_is_refused_naming_the_run_that_holds_the_directory(tmp_
 
 @pytest.mark.parametrize("args", [["hbm", "--device", "cpu", "--kernel", "ce"],
                                   ["gemm", "--device", "cpu", "--backend", "cublaslt"],
-                                  ["validate", "--device", "cpu", "--suite", "peak"]],
-                         ids=["hbm-ce", "gemm-cublaslt", "validate-peak"])
+                                  ["validate", "--device", "cpu", "--suite", "gemm"],
+                                  ["waves", "staircase", "--device", "cpu"]],
+                         ids=["hbm-ce", "gemm-cublaslt", "validate-gemm", "waves-staircase"])
 def test_a_request_the_device_cannot_run_leaves_earlier_results_alone(tmp_path, args):
     d = tmp_path / "D"
     d.mkdir()
-    stem = args[0]
+    stem = "_".join(args[:2]) if args[0] == "waves" else args[0]
     earlier = b'{"type": "header", "command": "x", "device": "earlier", "device_kind": "cpu"}\n'
     (d / f"{stem}.jsonl").write_bytes(earlier)
     r = invoke(*args, "--out", d)
