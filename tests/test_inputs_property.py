@@ -52,6 +52,9 @@ def test_dtype_backend_kernel_and_tile_lists(a, b):
     for fn in (gemm.parse_dtypes, gemm.parse_shapes, gemm.parse_backends, parse_tiles, parse_device):
         only_ours(fn, a)
     only_ours(memory.parse_kernels, a, "cpu")
+    from accelkern.memory import cpu_hbm
+    only_ours(cpu_hbm.parse_ops, a, bool(b))
+    only_ours(cpu_hbm.parse_stores, b)
     only_ours(memory.parse_choices, a, memory.VECS, "--vec", [16])
     only_ours(memory.parse_choices, b, tuple(memory.HINTS), "--hint", ["default"])
     only_ours(peak.select_kernels, split_list(a), split_list(b))

@@ -328,7 +328,8 @@ def _cpu_hbm(device, spec_name, as_json, as_csv, out, kernels, size, hints, thre
     facts = cpu_facts.cpu_facts()
     s = Session("hbm_sweep" if sweep else "hbm", "cpu", spec_name, as_json, as_csv, out)
     max_time = time_s or cpu_hbm.CPU_DEFAULT_TIME_S
-    footer = list(p.notes)
+    footer = list(p.notes) + ignored(("vecs", "blocks_per_sm", "unroll"), "GPU launch options; the CPU kernels "
+                                                                           "have none")
     if sweep:
         _cpu_sweep(s, p, caches, facts, max_time, path, footer)
         return
