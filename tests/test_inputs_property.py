@@ -14,7 +14,7 @@ from accelkern.errors import AccelkernError
 from accelkern.results import ROW_FIELDS, parse_results
 from accelkern.results.fields import CONFIG_KINDS, ROW_KINDS
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # text that looks like what users type: digits (some not ASCII), separators, units, letters
@@ -149,7 +149,7 @@ def test_the_reader_never_raises_and_lets_through_only_sound_rows(lines):
 
 
 @FAST
-@given(st.lists(ROW.map(json.dumps), min_size=1, max_size=10), st.lists(ROW.map(json.dumps), min_size=1, max_size=10))
+@given(st.lists(ROW.map(json.dumps), min_size=1, max_size=6), st.lists(ROW.map(json.dumps), min_size=1, max_size=6))
 def test_compare_takes_whatever_the_reader_lets_through(a, b):
     from accelkern import compare
     ra = parse_results("a", "\n".join(a).encode()).rows
