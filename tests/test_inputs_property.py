@@ -18,7 +18,8 @@ FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 SLOW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # text that looks like what users type: digits (some not ASCII), separators, units, letters
-TOKENS = st.sampled_from(["0", "1", "7", "64", "128", "4096", "99999999999999999999", "²", "٣", "１", "x", "X", "*", ":",
+TOKENS = st.sampled_from(["0", "1", "7", "64", "128", "4096", "99999999999999999999", "²", "٣", "１", "x", "X", "*",
+                          ":",
                           ",", ".", "e", "-", "+", " ", "KiB", "MiB", "GB", "b", "nan", "inf", "bf16", "fp32", "fp8",
                           "all", "torch", "cublaslt", "copy", "ce", "cuda", "cpu", "simt", "mma", "_", "\x00", "é"])
 TYPED = st.one_of(st.text(max_size=40), st.lists(TOKENS, max_size=12).map("".join))

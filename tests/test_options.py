@@ -66,7 +66,8 @@ def test_every_text_option_refuses_an_empty_value(path, opt, tmp_path):
 
 @pytest.mark.parametrize("args", [["gemm", "--shape", "²56x256x256"], ["gemm", "--shape", "1" * 40 + "x2x2"],
                                   ["gemm", "--workspace", "٣MiB"], ["hbm", "--size", "1" * 40],
-                                  ["hbm", "--vec", "²"], ["mamf", "--m", "²56"], ["mamf", "--m", "1:" + "9" * 5000 + ":1"],
+                                  ["hbm", "--vec", "²"], ["mamf", "--m", "²56"],
+                                  ["mamf", "--m", "1:" + "9" * 5000 + ":1"],
                                   ["waves", "sweep", "--n", "128:²56:128"], ["waves", "explain", "--shape", "8x8x8",
                                                                              "--tile", "１28x128", "--sms", "4"],
                                   ["fleet", "--sizes", "4KiB,²MiB"], ["fleet", "--gemm-shape", "٣x2x2"],

@@ -50,7 +50,8 @@ def compare(run_a, run_b, which_a, which_b, as_json):
         for p in f.problems:
             progress(f"{f.path}: {p} (left out)")
         if len(f.runs) > 1:
-            progress(f"{f.path}: run {next(i for i, r in enumerate(f.runs) if r is run) + 1} of its {len(f.runs)} (line {run.line})")
+            number = next(i for i, r in enumerate(f.runs, 1) if r is run)
+            progress(f"{f.path}: run {number} of its {len(f.runs)} (line {run.line})")
     pairs = cmp.compare_runs(ra, rb)
     if as_json:
         click.echo(json.dumps({"a": ha, "b": hb, "pairs": [

@@ -178,7 +178,6 @@ def mamf(device, spec_name, as_json, as_csv, out, dtypes, search, backend, mode,
 
 
 def _load_log(path):
-    from accelkern.mamf import replay
     if _is_jsonl(path):
         raise AccelkernError(f"--compare-log {path}: not a mamf-finder log (give ours with --results)")
     rec = _load_finder(path, None)
