@@ -68,7 +68,7 @@ class DeviceInfo:
 # torch device types accelkern accepts; an AMD GPU under ROCm is 'cuda' to torch
 DEVICE_TYPES = ("cuda", "cpu", "xpu", "mps", "hpu")
 DEVICE_HELP = "cuda, cuda:N, cpu, xpu[:N], mps, hpu[:N]"
-_DEVICE_RE = re.compile(r"^([a-z]+)(?::(\d+))?$")
+_DEVICE_RE = re.compile(r"^([a-z]+)(?::(\d{1,6}))?$", re.ASCII)
 
 
 def parse_device(text: str) -> tuple[str, int | None]:

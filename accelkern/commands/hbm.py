@@ -6,8 +6,9 @@ import os
 import click
 
 from accelkern import _cpu_ext, _ext, tables
-from accelkern.commands.common import Session, check_out_dir, check_plot_path, common_options, dry_run_exit, track
-from accelkern.errors import AccelkernError
+from accelkern.commands.common import (Session, check_out_dir, check_plot_path, common_options, dry_run_exit,
+                                       ignored, track)
+from accelkern.errors import AccelkernError, NoDevice
 from accelkern.results import progress
 from accelkern.units import format_bytes, format_value
 
@@ -162,6 +163,8 @@ def hbm(device, spec_name, as_json, as_csv, out, kernels, size, vecs, hints, thr
     dev = resolve_device(device)
     kind = dev.split(":")[0]
     names = mem.parse_kernels(kernels, kind, sweep=sweep)
+    if kind != "cuda" and all(k in mem.CUDA_ONLY for k in names):   # refused before any file is touched
+        raise NoDevice(f"--kernel {kernels}: needs a CUDA device; this run is on {dev}")
     if kind == "cuda" and hi is None:
         hi = 4 << 30
     if kind == "cuda" and nbytes is None:
@@ -180,9 +183,10 @@ def hbm(device, spec_name, as_json, as_csv, out, kernels, size, vecs, hints, thr
         vec_list, hint_list = vec_list[:1], hint_list[:1]
     rule = timing.StopRule(max_time_s=time_s)
     footer = []
-    if not own_cuda and (tune or threads or blocks_per_sm or unroll):
-        footer.append("--tune, --threads, --blocks-per-sm and --unroll apply to the own CUDA kernels: not used here "
-                      f"({'torch backend on ' + info.kind if info.kind != 'cuda' else _ext.error()})")
+    if not own_cuda:
+        footer += ignored(("tune", "threads", "blocks_per_sm", "unroll", "vecs", "hints"),
+                          "they apply to the own CUDA kernels; "
+                          + ("torch backend on " + info.kind if info.kind != "cuda" else _ext.error()))
     if sweep:
         _sweep(s, mem, info, names, vec_list, hint_list, own_cuda, lo, hi, steps, threads, blocks_per_sm, unroll,
                time_s, path, footer)
@@ -246,6 +250,8 @@ def _sweep(s, mem, info, names, vec_list, hint_list, own_cuda, lo, hi, steps, th
         why = f"{type(exc).__name__}: {exc}".splitlines()[0]
         footer.append(f"plot failed ({path}): {why}; the measured rows are kept")
         progress(f"plot failed ({path}): {why}")
+        if isinstance(exc, OSError):   # the file system refused it: exit code 1, as any results file
+            s.failures.append(f"plot {path}: {why}")
     footer.append("sweep mode: hot (one buffer set reused, passes per call so each call moves ~"
                   f"{format_bytes(mem.HOT_TARGET_BYTES.get(info.kind, 64 << 20))}); rd+wr counts read + write; "
                   "unsettled rows (too few samples, not converged) feed no transition")
@@ -322,7 +328,8 @@ def _cpu_hbm(device, spec_name, as_json, as_csv, out, kernels, size, hints, thre
     facts = cpu_facts.cpu_facts()
     s = Session("hbm_sweep" if sweep else "hbm", "cpu", spec_name, as_json, as_csv, out)
     max_time = time_s or cpu_hbm.CPU_DEFAULT_TIME_S
-    footer = list(p.notes)
+    footer = list(p.notes) + ignored(("vecs", "blocks_per_sm", "unroll"), "GPU launch options; the CPU kernels "
+                                                                           "have none")
     if sweep:
         _cpu_sweep(s, p, caches, facts, max_time, path, footer)
         return
@@ -365,6 +372,8 @@ def _cpu_sweep(s, p, caches, facts, max_time, path, footer):
         why = f"{type(exc).__name__}: {exc}".splitlines()[0]
         footer.append(f"plot failed ({path}): {why}; the measured rows are kept")
         progress(f"plot failed ({path}): {why}")
+        if isinstance(exc, OSError):   # the file system refused it: exit code 1, as any results file
+            s.failures.append(f"plot {path}: {why}")
     footer.append("sweep mode: hot (one set reused per size, passes per call so a call moves >= 64 MiB); value = "
                   "credited loads + stores / time (latency rows: ns per dependent load); unsettled rows feed no "
                   "plateau")

@@ -2,8 +2,10 @@
 found beside the sysfs cache sizes, and the pointer-chase latency on a second axis."""
 from __future__ import annotations
 
+import io
 import os
 
+from accelkern import safe_io
 from accelkern.units import format_bytes
 
 
@@ -69,7 +71,9 @@ def plot_cpu_sweep(sweeps: list, sysfs: list[tuple[int, int]], threads: int, pat
         ax.legend(fontsize=8, loc="upper right")
         fig.tight_layout()
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        fig.savefig(path, dpi=120)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120)
+        safe_io.atomic_write(path, buf.getvalue())   # whole or not at all
     finally:
         plt.close(fig)
     return path
