@@ -59,7 +59,8 @@ def test_small_run_rows_carry_convention_threads_path_and_check(tmp_path):
              "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     rows = {x["name"]: x for x in json.loads(r.stdout)["rows"]}
-    assert set(rows) == {"read", "copy", "copy nt", "latency DRAM", "read (torch)", "copy (torch)"}
+    assert set(rows) == {"read", "copy", "copy nt", "latency DRAM", "read (torch cross-check)",
+                         "copy (torch cross-check)"}
     for name in ("read", "copy", "copy nt"):
         x = rows[name]
         c = x["config"]
@@ -76,7 +77,7 @@ def test_small_run_rows_carry_convention_threads_path_and_check(tmp_path):
     assert rows["copy"]["config"]["memory_traffic_tbps"] > rows["copy"]["value"]
     lat = rows["latency DRAM"]
     assert lat["metric"] == "ns" and lat["value"] > 0 and lat["config"]["lines"] == (1 << 20) // 64
-    assert rows["copy (torch)"]["backend"] == "torch"
+    assert rows["copy (torch cross-check)"]["backend"] == "torch"
     _h, written = read_jsonl(str(tmp_path / "hbm.jsonl"))
     assert len(written) == len(rows)
 

@@ -165,11 +165,12 @@ def run_default(s, p: CpuPlan, rule: timing.StopRule, facts, iterate=lambda xs: 
             s.emit(_dram_latency(p, nbytes, rule, cpu_latency))
         else:
             row = run_kernel(op, nbytes, info, s.spec, rule)
-            row.name = f"{op} (torch)"
+            row.name = f"{op} (torch cross-check)"
             row.note = join(row.note, "cross-check: torch's own op on the same size (torch threads, not pinned)")
             if row.value and theo.known:
                 row.theoretical_value = theo.bytes_s / 1e12
                 row.pct_of_theoretical = 100.0 * row.value / row.theoretical_value
+                row.config["theoretical_source"] = theo.source
             s.emit(row)
     footer.append(f"bytes: {ck.BYTE_CONVENTION}; rd+wr = credited loads + stores / time, 1-dir = the larger of "
                   "the two; mem = what the memory moved (adds the write-allocate reads of normal stores)")
@@ -209,7 +210,7 @@ def compare_lines(rows) -> list[str]:
                        f"{format_value(b.config.get('memory_traffic_tbps', 0) - b.value, 'TB/s')} for write-allocate)")
     best = max((r for n, r in ok.items() if n.startswith("copy") and "torch" not in n), key=lambda r: r.value,
                default=None)
-    ref = ok.get("copy (torch)")
+    ref = ok.get("copy (torch cross-check)")
     if best and ref:
         out.append(f"{best.name} {format_value(best.value, 'TB/s')} vs Tensor.copy_ {format_value(ref.value, 'TB/s')}: "
                    f"{100 * (best.value / ref.value - 1):+.1f}%")

@@ -93,12 +93,12 @@ def measure_point(ch: Chaser, size: int, rule: timing.StopRule, clock_mhz: float
 def latency_row(p: LatencyPoint, meas, ch: Chaser, rule: timing.StopRule, level: str | None = None,
                 suite: str = "hbm-latency") -> Row:
     """A row for one latency point: value in ns per load, cycles in config."""
-    row = Row(suite=suite, name="latency" + (f" {level}" if level else ""), dtype="ptr", shape=size_text(p.size),
+    row = Row(suite=suite, name="latency" + (f" {level}" if level else ""), dtype=None, shape=size_text(p.size),
               backend="accelkern", kernel="pointer chase (random cycle of 64 B lines, 1 dependent load at a time)",
               metric="ns", value=p.ns, config={"bytes": p.size, "lines": p.size // 64, "cpu": ch.cpu,
                                               "steps_per_call": ch.steps, "cycles_per_load": p.cycles,
                                               "clock_mhz": p.clock_mhz, "clock_method": p.clock_method,
-                                              "working_set_bytes": p.size, "level": level})
+                                              "per_thread_bytes": p.size, "level": level})
     for k, v in meas.stats.summary().items():
         setattr(row, k, v)
     row.timer = meas.mode.get("timer")

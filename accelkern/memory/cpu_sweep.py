@@ -211,7 +211,7 @@ def level_rows(sw: CpuSweep, threads: int) -> list[Row]:
         cyc = [q.cycles for q in sw.latency if q.cycles and p.lo_bytes <= q.size <= p.hi_bytes]
         note = (f"ends at {format_bytes(b.bytes)} (one thread), sysfs L{b.level} {format_bytes(b.sysfs_bytes)}: "
                 f"x{b.ratio:.2f}") if b is not None and b.level is not None else None
-        rows.append(Row(suite="hbm-levels", name=f"{p.label} latency", dtype="ptr",
+        rows.append(Row(suite="hbm-levels", name=f"{p.label} latency", dtype=None,
                         shape=f"{format_bytes(p.lo_bytes)}..{format_bytes(p.hi_bytes)}", backend="accelkern",
                         kernel="pointer chase plateau (one thread)", metric="ns", value=p.value,
                         config={"range_bytes": [p.lo_bytes, p.hi_bytes], "points": p.points, "threads": 1,
@@ -240,7 +240,7 @@ def level_rows(sw: CpuSweep, threads: int) -> list[Row]:
         if ns is not None:
             note = join(note, f"latency (one thread, its {p.label} plateau) {ns:.3g} ns" +
                         (f" = {cyc:.3g} cycles" if cyc else ""))
-        rows.append(Row(suite="hbm-levels", name=p.label, dtype="fp64",
+        rows.append(Row(suite="hbm-levels", name=p.label, dtype=None,
                         shape=f"{format_bytes(p.lo_bytes)}..{format_bytes(p.hi_bytes)}", backend="accelkern",
                         kernel=f"{sw.kernel} sweep plateau", metric="TB/s", value=p.value, config=cfg, note=note))
     return rows

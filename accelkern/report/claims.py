@@ -171,7 +171,9 @@ def compute_gap(c: ComputeClaim, spec: specs.Spec | None, header: dict) -> str:
 
 def memory_claim(rows: list[Row], header: dict) -> MemoryClaim | None:
     spec = facts.spec_of(header)
-    mem = [r for r in rows if r.suite == "hbm" and facts.ok(r) and r.metric == "TB/s"]
+    # a cache-level figure (validate's 'L2: read' on a CPU: one set reused on purpose) is no memory claim
+    mem = [r for r in rows if r.suite == "hbm" and facts.ok(r) and r.metric == "TB/s"
+           and not str((r.config or {}).get("cache") or "").startswith("hot")]
     kernels = {}
     for k in MEMORY_ORDER:
         best = _best([r for r in mem if facts.memory_kernel(r) == k])
@@ -189,6 +191,8 @@ def memory_claim(rows: list[Row], header: dict) -> MemoryClaim | None:
 
 
 def memory_gap(r: Row, mc: MemoryClaim, header: dict) -> str:
+    if header.get("device_kind") == "cpu":
+        return cpu_memory_gap(r)
     if not mc.datasheet:
         return _no_spec_reason(header)
     parts = [f"{100.0 * r.value / mc.datasheet:.1f}% of the datasheet {mc.datasheet:.3g} TB/s"]
@@ -207,6 +211,32 @@ def memory_gap(r: Row, mc: MemoryClaim, header: dict) -> str:
     cache = (r.config or {}).get("cache")
     if cache:
         parts.append(f"cache: {cache}")
+    return "; ".join(parts)
+
+
+def cpu_memory_gap(r: Row) -> str:
+    """A CPU memory row (accelkern's kernels): % of the theoretical DRAM figure and its source, or why there is
+    none; the write-allocate traffic of normal stores, threads, ISA path and core clock."""
+    c = r.config or {}
+    parts = []
+    if r.theoretical_value:
+        parts.append(f"{100.0 * r.value / r.theoretical_value:.1f}% of the theoretical {r.theoretical_value * 1e3:.4g} "
+                     f"GB/s ({c.get('theoretical_source') or 'channels x MT/s x 8 B'})")
+    else:
+        parts.append("no theoretical DRAM figure (no datasheet entry with memory channels, no readable dmidecode; "
+                     "--spec NAME gives one)")
+    if c.get("stores") == "normal" and c.get("memory_traffic_tbps"):
+        parts.append(f"normal stores also read each line first: the memory moved "
+                     f"{c['memory_traffic_tbps'] * 1e3:.4g} GB/s")
+    elif c.get("stores") == "streaming":
+        parts.append("streaming stores (no write-allocate read)")
+    clock = f", core {r.sm_clock_mean_mhz:.0f} MHz" if r.sm_clock_mean_mhz else ""
+    if c.get("path"):
+        parts.append(f"{c.get('threads')} pinned thread(s), {c['path']}{clock}")
+    else:
+        parts.append(f"torch's op on torch's threads{clock}")
+    if r.one_direction:
+        parts.append(f"one direction {r.one_direction * 1e3:.4g} GB/s")
     return "; ".join(parts)
 
 
@@ -280,21 +310,26 @@ def block(rows: list[Row], header: dict) -> Block | None:
     if claims:
         b.tables.append(Table(head, body, title="Compute: datasheet vs measured"))
     if mc is not None:
+        cpu = header.get("device_kind") == "cpu"
+        # a CPU has no vendor bandwidth figure per part in use: its reference is channels x MT/s x 8 B
+        ref = mc.datasheet or (mc.theoretical if cpu else None)
         bars = []
         if mc.datasheet:
             bars.append({"label": "datasheet", "value": mc.datasheet, "pct": 100.0, "kind": "datasheet"})
         if mc.theoretical:
-            bars.append({"label": "clock x bus", "value": mc.theoretical,
-                         "pct": facts.pct(mc.theoretical, mc.datasheet),
+            bars.append({"label": "channels x MT/s x 8 B" if cpu else "clock x bus",
+                         "value": mc.theoretical,
+                         "pct": facts.pct(mc.theoretical, ref),
                          "kind": "clock"})
         mbody = []
         for k, r in mc.kernels.items():
-            bars.append({"label": MEMORY_LABEL.get(k, k), "value": r.value, "pct": facts.pct(r.value, mc.datasheet),
+            bars.append({"label": MEMORY_LABEL.get(k, k), "value": r.value, "pct": facts.pct(r.value, ref),
                          "kind": "memory"})
             mbody.append([MEMORY_LABEL.get(k, k), r.kernel or r.name, r.shape or "-", format_value(r.value, "TB/s"),
-                          _pct_text(r.value, mc.datasheet), mc.gaps[k]])
+                          _pct_text(r.value, ref), mc.gaps[k]])
         groups.append({"title": "memory (read + write counted)", "unit": "TB/s", "bars": bars})
-        mhead = ["kernel", "implementation", "size", "measured", "% of datasheet", "what explains the gap"]
+        mhead = ["kernel", "implementation", "size", "measured", "% of theoretical" if cpu and not mc.datasheet
+                 else "% of datasheet", "what explains the gap"]
         mcommon = _common_gap([row[-1] for row in mbody])
         if mcommon:
             mhead, mbody = mhead[:-1], [row[:-1] for row in mbody]
