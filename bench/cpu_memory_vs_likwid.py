@@ -171,7 +171,8 @@ def main(threads, size, seconds, no_levels, no_default_run, out, dry_run):
     if out and os.path.exists(out):
         raise click.BadParameter(f"{out} exists; results are never overwritten", param_hint="--out")
     if dry_run or os.environ.get("ACCELKERN_DRY_RUN") == "1":
-        click.echo(f"dry run: bench/cpu_memory_vs_likwid.py --threads {threads or len(cores)} --size {size}: options ok")
+        click.echo(f"dry run: bench/cpu_memory_vs_likwid.py --threads {threads or len(cores)} --size {size}: "
+                   "options ok")
         return
     text = "\n".join(report_lines(threads, size, seconds, not no_levels, not no_default_run))
     click.echo(text)

@@ -84,7 +84,8 @@ def test_resolve_order_spec_flag_then_dmidecode_then_matched_entry():
     t = ct.resolve(entry, "matched 'Matched part'", sockets=1, dmidecode_text=server)
     assert t.bytes_s == pytest.approx(4 * 4800e6 * 8)
     # a VM's table has no speeds: the matched entry, with the note that its channels are the socket's
-    t = ct.resolve(entry, "matched 'Matched part'", sockets=1, cores_used=2, dmidecode_text=text("dmidecode_kvm_guest.txt"))
+    t = ct.resolve(entry, "matched 'Matched part'", sockets=1, cores_used=2,
+                   dmidecode_text=text("dmidecode_kvm_guest.txt"))
     assert t.bytes_s == pytest.approx(8 * 3200e6 * 8) and "whole socket's (64 cores)" in t.note
     # nothing known: the reason names both sources
     t = ct.resolve(None, "no entry", sockets=1, dmidecode_text=text("dmidecode_kvm_guest.txt"))

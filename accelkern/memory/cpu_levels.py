@@ -1,17 +1,19 @@
 """Cache levels found in a bandwidth-vs-working-set sweep: the plateaus (L1, L2, L3, DRAM) and the sizes
 where one gives way to the next, detected from the data alone and then set beside the sysfs cache sizes.
 
-Method: log bandwidth vs log size is fitted piecewise constant (the weighted least-squares segmentation for
-every segment count, by dynamic programming; each point weighed by the noise the curve shows, from the spread
-of each point around its neighbours, plus its own uncertainty where the caller knows it); the count is the
-one with the lowest chi^2 + a BIC-style penalty; neighbouring segments closer than
-MIN_STEP (or than the noise makes significant) are merged, and short segments are transitions, not plateaus
-(fewer than MIN_INNER_POINTS, MIN_POINTS at either end of the sweep; between their neighbours' levels, up to
-SHORT_POINTS, or up to TRANSITION_POINTS whose own slope covers TRANSITION_SHARE of the step). A boundary is where the measured curve crosses the geometric mean of two
-neighbouring plateaus (interpolated in log size). Each boundary is matched to the sysfs level nearest in
-size within MATCH_FACTOR, which names the plateau below it (a plateau spanning levels whose boundary the
-data do not show is named for all of them, 'L2+L3'); the plateau past the last-level cache is DRAM. Sizes
-are bytes (working set of all threads), bandwidth any unit.
+Method: log value vs log size is fitted piecewise constant (the weighted least-squares segmentation for every
+segment count, by dynamic programming; each point weighed by the noise the curve shows, from the spread of
+each point around its neighbours, plus its own uncertainty where the caller knows it); the count is the one
+with the lowest chi^2 + a BIC-style penalty. Neighbouring segments closer than MIN_STEP (or than the noise
+makes significant) are merged. Short segments are transitions, not plateaus: fewer than MIN_INNER_POINTS
+(MIN_POINTS at either end of the sweep), or, between their neighbours' levels, up to SHORT_POINTS, or up to
+TRANSITION_POINTS whose own slope covers TRANSITION_SHARE of the step; several of them in a row spanning
+RUN_OCTAVES are one sloped level, and those after the last plateau the last level (_runs). A boundary is where
+the measured curve crosses the geometric mean of two neighbouring plateaus (interpolated in log size). Each
+boundary is matched to the sysfs level nearest in size within MATCH_FACTOR, which names the plateau below it
+(a plateau spanning levels whose boundary the data do not show is named for all of them, 'L2+L3'); the plateau
+past the last-level cache is DRAM. Sizes are bytes, values any unit (bandwidth falls from level to level,
+latency rises: both work).
 """
 from __future__ import annotations
 

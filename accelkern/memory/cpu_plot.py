@@ -39,7 +39,8 @@ def plot_cpu_sweep(sweeps: list, sysfs: list[tuple[int, int]], threads: int, pat
         if first is not None and first.levels is not None:
             for i, p in enumerate(first.levels.plateaus):
                 ax.axvspan(p.lo_bytes, p.hi_bytes, color=f"C{(i % 8) + 2}", alpha=0.10)
-                ax.annotate(f"{p.label}\n{p.value * 1e3:.4g} GB/s", xy=((p.lo_bytes * p.hi_bytes) ** 0.5, p.value * 1e3),
+                mid = (p.lo_bytes * p.hi_bytes) ** 0.5
+                ax.annotate(f"{p.label}\n{p.value * 1e3:.4g} GB/s", xy=(mid, p.value * 1e3),
                             xytext=(0, 12), textcoords="offset points", ha="center", fontsize=8)
             for b in first.levels.boundaries:
                 ax.axvline(b.bytes, color="grey", ls=":", lw=1)
@@ -49,7 +50,8 @@ def plot_cpu_sweep(sweeps: list, sysfs: list[tuple[int, int]], threads: int, pat
                         xytext=(3, -12), textcoords="offset points", fontsize=7, color="tab:red", rotation=90,
                         va="top")
         if theoretical_gbs:
-            ax.axhline(theoretical_gbs, color="black", ls="--", lw=1, label=f"theoretical DRAM {theoretical_gbs:.4g} GB/s")
+            ax.axhline(theoretical_gbs, color="black", ls="--", lw=1,
+                       label=f"theoretical DRAM {theoretical_gbs:.4g} GB/s")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel(f"working set (bytes all {threads} thread(s)' arrays take)")

@@ -87,7 +87,8 @@ def rows(ctx, dram_bytes: int) -> Iterator[Row]:
         best.name = f"{direction}: {best.name}"
         what = f"{direction} direction, accelkern {path}"
         if others:
-            what += f", best of {best.name.split(': ')[-1]} {format_value(best.value, best.metric)}, " + ", ".join(others)
+            what += (f", best of {best.name.split(': ')[-1]} {format_value(best.value, best.metric)}, "
+                     + ", ".join(others))
         best.note = join(what, best.note)
         yield best
     if ctx.time_left() >= CACHE_FIGURE_MIN_S:
