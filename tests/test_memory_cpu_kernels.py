@@ -190,3 +190,18 @@ def test_elements_must_be_whole_blocks():
     k = ck.find("copy", "scalar", False)
     with pytest.raises(ValueError, match="multiple of"):
         MOD.MemoryRun(k.name, k.block_elems + 1, cpus(1))
+
+
+def test_latency_per_level_chases_inside_each_level_and_past_the_last():
+    from accelkern.hostcpu.caches import CacheLevel, CpuCaches
+    from accelkern.memory import cpu_latency
+    caches = CpuCaches(cpus=(cpus(1)[0],), levels=(CacheLevel(1, 1, 1, 32 << 10, 32 << 10),
+                                                   CacheLevel(2, 1, 1, 256 << 10, 256 << 10)), source="test")
+    got = cpu_latency.per_level(cpus(1)[0], caches, clock_mhz=1000.0, clock_method="given")
+    assert [(name, size) for name, size, _ in got] == [("L1", 16 << 10), ("L2", 128 << 10), ("DRAM", 2 << 20)]
+    for _name, size, p in got:
+        assert p.size == size and p.ns > 0
+        if p.clock_method == "given":       # no perf cycles here: cycles = ns x the given 1 GHz
+            assert p.cycles == pytest.approx(p.ns)
+        else:
+            assert p.cycles > 0 and "perf" in p.clock_method

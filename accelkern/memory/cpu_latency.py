@@ -114,3 +114,19 @@ def latency_row(p: LatencyPoint, meas, ch: Chaser, rule: timing.StopRule, level:
            "cycles unknown: no clock measured")
     row.note = join(cyc, caveat)
     return row
+
+
+def per_level(cpu: int, caches, rule: timing.StopRule | None = None, clock_mhz: float | None = None,
+              clock_method: str = "") -> list[tuple[str, int, LatencyPoint]]:
+    """Latency of each cache level and of DRAM for `accelkern info` and the like: one chase per level at half
+    that level's size for one CPU (inside it, past the level below when the levels are 4x apart or more), and
+    one at 8x the last level for DRAM. [(label, bytes chased, point)]; about a second on a server CPU."""
+    levels = [(f"L{c.level}", c.usable_bytes) for c in caches.levels] if caches is not None and caches.known else []
+    sizes = [(name, max(4096, size // 2)) for name, size in levels]
+    sizes.append(("DRAM", 8 * levels[-1][1] if levels else 256 << 20))
+    rule = rule or timing.StopRule(min_samples=5, min_time_s=0.01, max_time_s=0.2, target_noise=0.01)
+    ch = Chaser(cpu, max(s for _, s in sizes))
+    try:
+        return [(name, size, measure_point(ch, size, rule, clock_mhz, clock_method)[0]) for name, size in sizes]
+    finally:
+        ch.close()
