@@ -17,15 +17,20 @@ the replayed cost as a share of the lattice's, the shapes measured and why the s
 22): recorded >= 99% of the best for <= 25% of the cost; 20k lattices >= 99% of the true best on >= 11 of 12
 for <= 1% of the cost on all; sweeps are held to the recorded surfaces' 25%.
 """
-import glob
-import json
 import os
-import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 
-import click
+# the model's small matrices gain nothing from BLAS threads, and on a shared machine they lose a lot
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import glob  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+import click  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # group -> (simulate's part, lattice or sweep, cost limit)
