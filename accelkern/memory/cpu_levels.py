@@ -9,7 +9,11 @@ makes significant) are merged. Short segments are transitions, not plateaus: few
 (MIN_POINTS at either end of the sweep), or, between their neighbours' levels, up to SHORT_POINTS, or up to
 TRANSITION_POINTS whose own slope covers TRANSITION_SHARE of the step; several of them in a row spanning
 RUN_OCTAVES are one sloped level, and those after the last plateau the last level (_runs). A boundary is where
-the measured curve crosses the geometric mean of two neighbouring plateaus (interpolated in log size). Each
+the measured curve has gone BOUNDARY_SHARE of the way (in log, at least MIN_STEP) from one plateau toward the
+next, interpolated in log size: about where that level stops serving (with random replacement a quarter of
+the way is passed within ~1.2x of the capacity for a step of 3x or 40x alike, while the halfway point of a
+large step lies well past the capacity, and a point just out of the plateau's band falls before it where the
+plateau itself slopes). Each
 boundary is matched to the sysfs level nearest in size within MATCH_FACTOR, which names the plateau below it
 (a plateau spanning levels whose boundary the data do not show is named for all of them, 'L2+L3'); the plateau
 past the last-level cache is DRAM. Sizes are bytes, values any unit (bandwidth falls from level to level,
@@ -28,6 +32,7 @@ SHORT_POINTS = 3        # ... one up to this long with its level between its nei
 TRANSITION_POINTS = 5   # ... and so is one up to this long sloping from one neighbour's level toward the other's
 TRANSITION_SHARE = 0.4  #     by this share of the gap between them
 RUN_OCTAVES = 2.0       # several such steps in a row spanning this many octaves are one sloped level
+BOUNDARY_SHARE = 0.25   # a level ends where the curve has gone this share of the way (log) to the next
 MATCH_FACTOR = 2.0      # a boundary within this factor of a sysfs size is that level's
 NOISE_FLOOR = 0.01      # relative noise assumed at least (a perfectly smooth synthetic curve)
 MAX_SEGMENTS = 7
@@ -229,7 +234,8 @@ def _runs(c: _Curve, segs, is_plateau) -> list:
 
 
 def _crossing(x, y, lo_end, hi_start, level):
-    """log2 size where y first falls through `level` between index lo_end - 1 and hi_start (interpolated)."""
+    """log2 size where y first passes `level` between index lo_end - 1 and hi_start (interpolated); the middle
+    of that gap when it never does (a noisy transition)."""
     for i in range(lo_end - 1, hi_start):
         a, b = y[i], y[i + 1]
         if (a - level) * (b - level) <= 0 and a != b:
@@ -262,8 +268,11 @@ def detect(sizes: list[int], values: list[float], levels: list[tuple[int, int]] 
     plateaus = _merge_close(c, plateaus)
     raw = []
     for a, b in zip(plateaus, plateaus[1:]):
-        mid = (c.mean(a) + c.mean(b)) / 2
-        raw.append(2 ** _crossing(x, y, a[1], b[0], mid))
+        # where the curve has gone BOUNDARY_SHARE of the way (in log) from plateau a toward b, at least
+        # MIN_STEP: about where level a stops serving
+        gap = c.mean(b) - c.mean(a)
+        step = math.copysign(max(math.log(MIN_STEP), BOUNDARY_SHARE * abs(gap)), gap)
+        raw.append(2 ** _crossing(x, y, a[1], b[0], c.mean(a) + step))
     # match boundaries to sysfs levels, closest pairs first, each used once
     pairs = sorted(((abs(math.log(b / sz)), bi, lvl, sz) for bi, b in enumerate(raw) for lvl, sz in levels),
                    key=lambda t: t[0])
