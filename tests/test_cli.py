@@ -61,6 +61,10 @@ def test_info_json_cpu():
     flags = set(info.get("flags", "").split())
     assert set(doc["cpu"]["throughput_features"]) <= flags | {"asimd", "sve", "sve2", "bf16", "i8mm"}
     assert doc["cpu"]["physical_cores"] == doc["device"]["sm_count"]
+    lat = doc["memory"]["latency"]
+    if isinstance(lat, list):        # pointer chase per level: each level at least as slow as the one before
+        assert [x["level"] for x in lat][-1] == "DRAM" and all(x["ns"] > 0 for x in lat)
+        assert lat[-1]["ns"] >= lat[0]["ns"]
 
 
 def test_info_cpu_with_a_cpu_spec_and_a_gpu_spec():

@@ -166,9 +166,10 @@ def _cpu(dev, spec_name, as_json):
             "why_none": None if rate else specs.cpu_rate_note(f.uarch, d),
         }
     dram = specs.cpu_theoretical_dram_bytes_s(spec, f.sockets) if spec else None
+    latency = _cpu_latency(f)
     doc = {"device": dev.to_dict(), "cpu": f.to_dict(), "extensions": {"_cpu": _cpu_ext.status(), "_C": _ext.status()},
            "spec": None if spec is None else {k: v for k, v in asdict(spec).items() if k != "match"},
-           "spec_match": how, "peaks": peaks, "memory": {"theoretical_bytes_s": dram}}
+           "spec_match": how, "peaks": peaks, "memory": {"theoretical_bytes_s": dram, "latency": latency}}
     if as_json:
         click.echo(json.dumps(doc, indent=2, default=str))
         return
@@ -185,6 +186,13 @@ def _cpu(dev, spec_name, as_json):
       + (f" (torch dispatches {dev.cpu_capability})" if dev.cpu_capability else ""))
     e(f"caches      {f.caches.describe() if f.caches else 'unknown'}")
     e(f"memory      {(dev.memory_bytes or 0) / 2**30:.1f} GiB")
+    if isinstance(latency, list):
+        e("latency     " + ", ".join(f"{x['level']} {x['ns']:.3g} ns" + (f" ({x['cycles']:.3g} cycles)"
+                                                                          if x.get("cycles") else "")
+                                     for x in latency)
+          + f" (pointer chase on CPU {f.cpus[0]}, at half each level's size; DRAM at 8x the last level)")
+    elif latency:
+        e(f"latency     {latency}")
     e(f"clock       nominal {f.nominal_mhz:.0f} MHz ({f.nominal_source})" if f.nominal_mhz else
       f"clock       nominal unknown ({f.nominal_source})")
     e(f"            measured {f.clock.describe()}")
@@ -209,3 +217,22 @@ def _cpu(dev, spec_name, as_json):
             e(f"note        {d}: {p['why_none']}")
     for n in f.notes:
         e(f"note        {n}")
+
+
+def _cpu_latency(f):
+    """Pointer-chase latency per cache level and DRAM on the first CPU (about a second), or why not."""
+    from accelkern import _cpu_ext, timing
+    if _cpu_ext.load() is None:
+        return f"not measured: {_cpu_ext.error()}"
+    if f.arch not in ("x86_64", "AMD64", "amd64"):
+        return "not measured: the pointer chase is built for x86-64 only so far"
+    from accelkern.hostcpu import caches
+    from accelkern.memory import cpu_latency
+    rule = timing.StopRule(min_samples=5, min_time_s=0.01, max_time_s=0.05, target_noise=0.01)
+    try:
+        points = cpu_latency.per_level(f.cpus[0], caches.read_caches(cpus=[f.cpus[0]]), rule,
+                                       clock_mhz=f.clock.mhz if f.clock else None,
+                                       clock_method=f.clock.method if f.clock else "")
+    except Exception as exc:  # info reports, it never fails over one figure
+        return f"not measured: {exc}"
+    return [{"level": name, "bytes": size, "ns": p.ns, "cycles": p.cycles} for name, size, p in points]
