@@ -164,7 +164,7 @@ def require_fits(working_set: int, what: str, free: int | None = None):
     free = host_available_bytes() if free is None else free
     if free is not None and working_set > FREE_SHARE * free:
         raise AccelkernError(f"{what}: the working set needs {format_bytes(working_set)}, only {format_bytes(free)} "
-                             f"of memory is available; at most {format_bytes(int(FREE_SHARE * free))} fits")
+                             f"free (MemAvailable); at most {format_bytes(int(FREE_SHARE * free))} fits")
 
 
 def make_workload(k: ck.CpuMemKernel, nbytes_per_array: int, cpus: list[int]) -> CpuMemoryWorkload:
