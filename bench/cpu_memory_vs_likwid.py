@@ -145,6 +145,7 @@ def report_lines(threads: int | None = None, size: str = "2GB", seconds: float =
     cores = topology.one_cpu_per_core()
     threads = threads or len(cores)
     avx512 = "avx512f" in facts.features
+    load0 = os.getloadavg()[0]
     lines = [f"## memory: {facts.model_name} ({facts.uarch_name}, family {facts.family} model {facts.model}), "
              f"{threads} of {len(cores)} physical core(s), {'AVX-512' if avx512 else 'AVX2'}", ""]
     lines += bandwidth_lines(threads, size, seconds, avx512)
@@ -152,6 +153,9 @@ def report_lines(threads: int | None = None, size: str = "2GB", seconds: float =
         lines += levels_lines(threads)
     if default_run:
         lines += default_run_lines()
+    # other work on the machine shows in every figure: say how much there was
+    lines += ["", f"load average (1 min) at the start {load0:.1f}, at the end {os.getloadavg()[0]:.1f}, on "
+              f"{os.cpu_count()} CPU(s)"]
     return lines
 
 

@@ -107,3 +107,21 @@ def test_sweep_writes_bandwidth_latency_level_rows_and_plot(tmp_path):
     assert all(x.metric == "ns" and x.value > 0 for x in lat)
     assert (tmp_path / "hbm_sweep.png").stat().st_size > 10_000
     assert "sysfs caches:" in r.stdout
+
+
+def test_ctrl_c_keeps_the_finished_rows(monkeypatch, tmp_path):
+    from accelkern.memory import cpu_hbm
+    real = cpu_hbm.measure_row
+    calls = []
+
+    def interrupted_third(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+    monkeypatch.setattr(cpu_hbm, "measure_row", interrupted_third)
+    r = run(["--kernel", "read,copy", "--size", "1MiB", "--time", "0.05", "--threads", "1", "--out", str(tmp_path)])
+    assert r.exit_code == 130, r.output
+    _h, rows = read_jsonl(str(tmp_path / "hbm.jsonl"))
+    assert [x.name for x in rows] == ["read", "copy"] and all(x.correct for x in rows)
+    assert "interrupted: 2 finished row(s) kept" in r.output
