@@ -164,7 +164,7 @@ def run_default(s, p: CpuPlan, rule: timing.StopRule, facts, iterate=lambda xs: 
             finally:
                 w.close()
         elif kind == "latency":
-            s.emit(_dram_latency(p, nbytes, rule, cpu_latency))
+            s.emit(_dram_latency(p, rule, cpu_latency))
         else:
             row = run_kernel(op, nbytes, info, s.spec, cross_rule)
             row.name = f"{op} (torch cross-check)"
@@ -183,8 +183,19 @@ def run_default(s, p: CpuPlan, rule: timing.StopRule, facts, iterate=lambda xs: 
     return footer
 
 
-def _dram_latency(p: CpuPlan, nbytes: int, rule, cpu_latency):
-    size = nbytes
+DRAM_CHASE_LLC_MULTIPLE = 8   # the DRAM latency chases this many times one CPU's last-level cache
+
+
+def dram_chase_bytes(cpu: int) -> int:
+    """Bytes the DRAM latency row chases: DRAM_CHASE_LLC_MULTIPLE x the last-level cache one CPU reaches (so
+    about one load in eight could still hit it), 256 MiB when the caches are unknown."""
+    from accelkern.hostcpu import caches
+    c = caches.read_caches(cpus=[cpu])
+    return DRAM_CHASE_LLC_MULTIPLE * c.levels[-1].usable_bytes if c.known else 256 << 20
+
+
+def _dram_latency(p: CpuPlan, rule, cpu_latency):
+    size = dram_chase_bytes(p.cpus[0])
     require_fits(size, "pointer chase")
     ch = cpu_latency.Chaser(p.cpus[0], size)
     lrule = timing.StopRule(min_samples=5, min_time_s=0.02, max_time_s=min(0.5, rule.max_time_s),
@@ -194,7 +205,8 @@ def _dram_latency(p: CpuPlan, nbytes: int, rule, cpu_latency):
         reading = cpu_clock.measure_clock([p.cpus[0]], run_s=0.005, runs=3)
         pt, meas = cpu_latency.measure_point(ch, size, lrule, reading.mhz, reading.method)
         row = cpu_latency.latency_row(pt, meas, ch, lrule, level="DRAM", suite="hbm")
-        row.note = join(row.note, f"one thread on CPU {p.cpus[0]}, {size_text(size)} chased (>= the caches)")
+        row.note = join(row.note, f"one thread on CPU {p.cpus[0]}, {size_text(size)} chased "
+                                  f"({DRAM_CHASE_LLC_MULTIPLE}x its last-level cache)")
         return row
     finally:
         ch.close()
