@@ -203,3 +203,30 @@ def test_cli_json_run_of_one_kernel(tmp_path, monkeypatch):
     assert [x["kernel"] for x in rows] == [k.name] and rows[0]["correct"] is True and rows[0]["dtype"] == "fp64"
     assert doc["header"]["cpu"] and doc["header"]["device_kind"] == "cpu"
     assert (tmp_path / "p" / "peak.jsonl").exists()
+
+
+def test_every_chain_loop_keeps_its_accumulators_in_registers():
+    """The built kernels' inner loops (disassembled) touch no memory: a spilled accumulator would time the
+    cache, not the execution units."""
+    import re
+    import shutil
+    import subprocess
+    if shutil.which("objdump") is None:
+        pytest.skip("objdump (binutils) is not installed")
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "-C", mod.__file__], capture_output=True,
+                         text=True, timeout=120).stdout
+    loops, spilled = 0, []
+    for fn in re.split(r"\n(?=[0-9a-f]+ <)", out):
+        m = re.match(r"[0-9a-f]+ <(accelkern_cpu::\w+<\d+, \d+>::run.*)>:", fn)
+        if not m or "Amx" in m.group(1):      # tile loads and stores are the AMX kernels' operands
+            continue
+        lines = {int(x.split(":")[0], 16): x for x in fn.splitlines()[1:] if re.match(r"\s*[0-9a-f]+:", x)}
+        for at, line in lines.items():
+            j = re.search(r"\bjne\s+([0-9a-f]+)", line)
+            if j and int(j.group(1), 16) < at:
+                loops += 1
+                body = [lines[a] for a in sorted(lines) if int(j.group(1), 16) <= a <= at]
+                if any("(%" in b for b in body):
+                    spilled.append(m.group(1))
+    built = sum(len(k.shapes) for k in cpu_kernels.all_kernels() if k.built and "amx" not in k.path)
+    assert loops >= built and not spilled, (loops, built, spilled)

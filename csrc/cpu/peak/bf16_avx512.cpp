@@ -1,6 +1,7 @@
 // bf16 dot-product chains (AVX512_BF16): acc(fp32) += a0*b0 + a1*b1 per lane.
 // One update: vdpbf16ps zmm = 16 lanes x 2 products x 2 FLOP = 64 FLOP.
 #include "common/platform.h"
+#include "peak/chain.h"
 #include "peak/chain_values.h"
 #include "peak/peak.h"
 
@@ -11,25 +12,8 @@
 namespace accelkern_cpu {
 
 #if AK_HAS_AVX512_BF16
-template <int A, int U>
-struct Bf16Zmm {
-  AK_TARGET("avx512f,avx512bf16") static void run(uint64_t iters, void* io, const void* ops) {
-    float* p = static_cast<float*>(io);
-    const char* o = static_cast<const char*>(ops);
-    __m512 acc[A];
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) acc[a] = _mm512_loadu_ps(p + 16 * a);
-    const __m512bh x = (__m512bh)_mm512_loadu_si512(o), y = (__m512bh)_mm512_loadu_si512(o + 64);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) acc[a] = _mm512_dpbf16_ps(acc[a], x, y);
-    }
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) _mm512_storeu_ps(p + 16 * a, acc[a]);
-  }
-};
+AK_CHAIN_KERNEL(Bf16Zmm, "avx512f,avx512bf16", __m512, float, _mm512_loadu_ps, _mm512_storeu_ps,
+                __m512bh, 1, _mm512_dpbf16_ps(acc[a], x, y))
 #endif
 
 void add_bf16_avx512_kernels(std::vector<PeakKernel>& out) {

@@ -1,6 +1,7 @@
 // fp64 and fp32 FMA chains on 256-bit registers (AVX2 + FMA3): acc = acc * m + c.
 // One update: vfmadd231pd ymm = 4 lanes x 2 FLOP; vfmadd231ps ymm = 8 lanes x 2 FLOP.
 #include "common/platform.h"
+#include "peak/chain.h"
 #include "peak/chain_values.h"
 #include "peak/peak.h"
 
@@ -11,95 +12,16 @@
 namespace accelkern_cpu {
 
 #if AK_X86
-template <int A, int U>
-struct F64Ymm {
-  AK_TARGET("avx2,fma") static void run(uint64_t iters, void* io, const void* ops) {
-    double* p = static_cast<double*>(io);
-    const double* o = static_cast<const double*>(ops);
-    __m256d acc[A];
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) acc[a] = _mm256_loadu_pd(p + 4 * a);
-    const __m256d m = _mm256_loadu_pd(o), c = _mm256_loadu_pd(o + 4);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) acc[a] = _mm256_fmadd_pd(acc[a], m, c);
-    }
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) _mm256_storeu_pd(p + 4 * a, acc[a]);
-  }
-};
-
-template <int A, int U>
-struct F32Ymm {
-  AK_TARGET("avx2,fma") static void run(uint64_t iters, void* io, const void* ops) {
-    float* p = static_cast<float*>(io);
-    const float* o = static_cast<const float*>(ops);
-    __m256 acc[A];
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) acc[a] = _mm256_loadu_ps(p + 8 * a);
-    const __m256 m = _mm256_loadu_ps(o), c = _mm256_loadu_ps(o + 8);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) acc[a] = _mm256_fmadd_ps(acc[a], m, c);
-    }
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) _mm256_storeu_ps(p + 8 * a, acc[a]);
-  }
-};
-
+AK_CHAIN_KERNEL(F64Ymm, "avx2,fma", __m256d, double, _mm256_loadu_pd, _mm256_storeu_pd,
+                __m256d, 1, _mm256_fmadd_pd(acc[a], x, y))
+AK_CHAIN_KERNEL(F32Ymm, "avx2,fma", __m256, float, _mm256_loadu_ps, _mm256_storeu_ps,
+                __m256, 1, _mm256_fmadd_ps(acc[a], x, y))
 // A pairs: acc[a] = acc[a] * m + c on the FMA pipes and acc[A + a] = c - acc[A + a] on the FP add pipes
 // (cores with separate FADD pipes, as Zen's, run both at once); the same alternating value in both.
-template <int A, int U>
-struct F64YmmFmaAdd {
-  AK_TARGET("avx2,fma") static void run(uint64_t iters, void* io, const void* ops) {
-    double* p = static_cast<double*>(io);
-    const double* o = static_cast<const double*>(ops);
-    __m256d acc[2 * A];
-#pragma GCC unroll 64
-    for (int a = 0; a < 2 * A; ++a) acc[a] = _mm256_loadu_pd(p + 4 * a);
-    const __m256d m = _mm256_loadu_pd(o), c = _mm256_loadu_pd(o + 4);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) {
-          acc[a] = _mm256_fmadd_pd(acc[a], m, c);
-          acc[A + a] = _mm256_sub_pd(c, acc[A + a]);
-        }
-    }
-#pragma GCC unroll 64
-    for (int a = 0; a < 2 * A; ++a) _mm256_storeu_pd(p + 4 * a, acc[a]);
-  }
-};
-
-// A pairs: acc[a] = acc[a] * m + c on the FMA pipes and acc[A + a] = c - acc[A + a] on the FP add pipes
-// (cores with separate FADD pipes, as Zen's, run both at once); the same alternating value in both.
-template <int A, int U>
-struct F32YmmFmaAdd {
-  AK_TARGET("avx2,fma") static void run(uint64_t iters, void* io, const void* ops) {
-    float* p = static_cast<float*>(io);
-    const float* o = static_cast<const float*>(ops);
-    __m256 acc[2 * A];
-#pragma GCC unroll 64
-    for (int a = 0; a < 2 * A; ++a) acc[a] = _mm256_loadu_ps(p + 8 * a);
-    const __m256 m = _mm256_loadu_ps(o), c = _mm256_loadu_ps(o + 8);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) {
-          acc[a] = _mm256_fmadd_ps(acc[a], m, c);
-          acc[A + a] = _mm256_sub_ps(c, acc[A + a]);
-        }
-    }
-#pragma GCC unroll 64
-    for (int a = 0; a < 2 * A; ++a) _mm256_storeu_ps(p + 8 * a, acc[a]);
-  }
-};
+AK_CHAIN_KERNEL(F64YmmFmaAdd, "avx2,fma", __m256d, double, _mm256_loadu_pd, _mm256_storeu_pd, __m256d, 2,
+                a < A ? _mm256_fmadd_pd(acc[a], x, y) : _mm256_sub_pd(y, acc[a]))
+AK_CHAIN_KERNEL(F32YmmFmaAdd, "avx2,fma", __m256, float, _mm256_loadu_ps, _mm256_storeu_ps, __m256, 2,
+                a < A ? _mm256_fmadd_ps(acc[a], x, y) : _mm256_sub_ps(y, acc[a]))
 #endif
 
 void add_fma_avx2_kernels(std::vector<PeakKernel>& out) {

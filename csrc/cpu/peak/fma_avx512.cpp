@@ -1,6 +1,7 @@
 // fp64 and fp32 FMA chains on 512-bit registers (AVX-512F): acc = acc * m + c.
 // One update: vfmadd231pd zmm = 8 lanes x 2 FLOP; vfmadd231ps zmm = 16 lanes x 2 FLOP.
 #include "common/platform.h"
+#include "peak/chain.h"
 #include "peak/chain_values.h"
 #include "peak/peak.h"
 
@@ -11,95 +12,16 @@
 namespace accelkern_cpu {
 
 #if AK_X86
-template <int A, int U>
-struct F64Zmm {
-  AK_TARGET("avx512f") static void run(uint64_t iters, void* io, const void* ops) {
-    double* p = static_cast<double*>(io);
-    const double* o = static_cast<const double*>(ops);
-    __m512d acc[A];
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) acc[a] = _mm512_loadu_pd(p + 8 * a);
-    const __m512d m = _mm512_loadu_pd(o), c = _mm512_loadu_pd(o + 8);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) acc[a] = _mm512_fmadd_pd(acc[a], m, c);
-    }
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) _mm512_storeu_pd(p + 8 * a, acc[a]);
-  }
-};
-
-template <int A, int U>
-struct F32Zmm {
-  AK_TARGET("avx512f") static void run(uint64_t iters, void* io, const void* ops) {
-    float* p = static_cast<float*>(io);
-    const float* o = static_cast<const float*>(ops);
-    __m512 acc[A];
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) acc[a] = _mm512_loadu_ps(p + 16 * a);
-    const __m512 m = _mm512_loadu_ps(o), c = _mm512_loadu_ps(o + 16);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) acc[a] = _mm512_fmadd_ps(acc[a], m, c);
-    }
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) _mm512_storeu_ps(p + 16 * a, acc[a]);
-  }
-};
-
+AK_CHAIN_KERNEL(F64Zmm, "avx512f", __m512d, double, _mm512_loadu_pd, _mm512_storeu_pd,
+                __m512d, 1, _mm512_fmadd_pd(acc[a], x, y))
+AK_CHAIN_KERNEL(F32Zmm, "avx512f", __m512, float, _mm512_loadu_ps, _mm512_storeu_ps,
+                __m512, 1, _mm512_fmadd_ps(acc[a], x, y))
 // A pairs: acc[a] = acc[a] * m + c on the FMA pipes and acc[A + a] = c - acc[A + a] on the FP add pipes
 // (cores with separate FADD pipes, as Zen's, run both at once); the same alternating value in both.
-template <int A, int U>
-struct F64ZmmFmaAdd {
-  AK_TARGET("avx512f") static void run(uint64_t iters, void* io, const void* ops) {
-    double* p = static_cast<double*>(io);
-    const double* o = static_cast<const double*>(ops);
-    __m512d acc[2 * A];
-#pragma GCC unroll 64
-    for (int a = 0; a < 2 * A; ++a) acc[a] = _mm512_loadu_pd(p + 8 * a);
-    const __m512d m = _mm512_loadu_pd(o), c = _mm512_loadu_pd(o + 8);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) {
-          acc[a] = _mm512_fmadd_pd(acc[a], m, c);
-          acc[A + a] = _mm512_sub_pd(c, acc[A + a]);
-        }
-    }
-#pragma GCC unroll 64
-    for (int a = 0; a < 2 * A; ++a) _mm512_storeu_pd(p + 8 * a, acc[a]);
-  }
-};
-
-// A pairs: acc[a] = acc[a] * m + c on the FMA pipes and acc[A + a] = c - acc[A + a] on the FP add pipes
-// (cores with separate FADD pipes, as Zen's, run both at once); the same alternating value in both.
-template <int A, int U>
-struct F32ZmmFmaAdd {
-  AK_TARGET("avx512f") static void run(uint64_t iters, void* io, const void* ops) {
-    float* p = static_cast<float*>(io);
-    const float* o = static_cast<const float*>(ops);
-    __m512 acc[2 * A];
-#pragma GCC unroll 64
-    for (int a = 0; a < 2 * A; ++a) acc[a] = _mm512_loadu_ps(p + 16 * a);
-    const __m512 m = _mm512_loadu_ps(o), c = _mm512_loadu_ps(o + 16);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) {
-          acc[a] = _mm512_fmadd_ps(acc[a], m, c);
-          acc[A + a] = _mm512_sub_ps(c, acc[A + a]);
-        }
-    }
-#pragma GCC unroll 64
-    for (int a = 0; a < 2 * A; ++a) _mm512_storeu_ps(p + 16 * a, acc[a]);
-  }
-};
+AK_CHAIN_KERNEL(F64ZmmFmaAdd, "avx512f", __m512d, double, _mm512_loadu_pd, _mm512_storeu_pd, __m512d, 2,
+                a < A ? _mm512_fmadd_pd(acc[a], x, y) : _mm512_sub_pd(y, acc[a]))
+AK_CHAIN_KERNEL(F32ZmmFmaAdd, "avx512f", __m512, float, _mm512_loadu_ps, _mm512_storeu_ps, __m512, 2,
+                a < A ? _mm512_fmadd_ps(acc[a], x, y) : _mm512_sub_ps(y, acc[a]))
 #endif
 
 void add_fma_avx512_kernels(std::vector<PeakKernel>& out) {

@@ -1,6 +1,7 @@
 // fp16 FMA chains (AVX512_FP16, Sapphire Rapids and later): acc = acc * m + c in fp16.
 // One update: vfmadd231ph zmm = 32 lanes x 2 FLOP = 64 FLOP.
 #include "common/platform.h"
+#include "peak/chain.h"
 #include "peak/chain_values.h"
 #include "peak/peak.h"
 
@@ -11,25 +12,9 @@
 namespace accelkern_cpu {
 
 #if AK_HAS_AVX512_FP16
-template <int A, int U>
-struct F16Zmm {
-  AK_TARGET("avx512f,avx512bw,avx512vl,avx512fp16") static void run(uint64_t iters, void* io, const void* ops) {
-    char* p = static_cast<char*>(io);
-    const char* o = static_cast<const char*>(ops);
-    __m512h acc[A];
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) acc[a] = (__m512h)_mm512_loadu_si512(p + 64 * a);
-    const __m512h m = (__m512h)_mm512_loadu_si512(o), c = (__m512h)_mm512_loadu_si512(o + 64);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) acc[a] = _mm512_fmadd_ph(acc[a], m, c);
-    }
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) _mm512_storeu_si512(p + 64 * a, (__m512i)acc[a]);
-  }
-};
+AK_CHAIN_KERNEL(F16Zmm, "avx512f,avx512bw,avx512vl,avx512fp16", __m512h, void, _mm512_loadu_ph, _mm512_storeu_ph,
+                __m512h, 1,
+                _mm512_fmadd_ph(acc[a], x, y))
 #endif
 
 static void fill_half_alternate(void* acc, int accumulators, void* ops) {

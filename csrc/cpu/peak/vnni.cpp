@@ -1,6 +1,7 @@
 // int8 dot products with VNNI: vpdpbusd (u8 x s8, four products summed into each int32 lane).
 // One update: ymm (AVX-VNNI) = 8 lanes x 4 x 2 = 64 ops; zmm (AVX512_VNNI) = 128 ops.
 #include "common/platform.h"
+#include "peak/chain.h"
 #include "peak/chain_values.h"
 #include "peak/peak.h"
 
@@ -11,48 +12,12 @@
 namespace accelkern_cpu {
 
 #if AK_X86
-template <int A, int U>
-struct VnniZmm {
-  AK_TARGET("avx512f,avx512vnni") static void run(uint64_t iters, void* io, const void* ops) {
-    char* p = static_cast<char*>(io);
-    const char* o = static_cast<const char*>(ops);
-    __m512i acc[A];
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) acc[a] = _mm512_loadu_si512(p + 64 * a);
-    const __m512i x = _mm512_loadu_si512(o), y = _mm512_loadu_si512(o + 64);
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) acc[a] = _mm512_dpbusd_epi32(acc[a], x, y);
-    }
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) _mm512_storeu_si512(p + 64 * a, acc[a]);
-  }
-};
+AK_CHAIN_KERNEL(VnniZmm, "avx512f,avx512vnni", __m512i, void, _mm512_loadu_si512, _mm512_storeu_si512,
+                __m512i, 1, _mm512_dpbusd_epi32(acc[a], x, y))
 #endif
-
 #if AK_HAS_AVX_VNNI
-template <int A, int U>
-struct VnniYmm {
-  AK_TARGET("avx2,avxvnni") static void run(uint64_t iters, void* io, const void* ops) {
-    char* p = static_cast<char*>(io);
-    const char* o = static_cast<const char*>(ops);
-    __m256i acc[A];
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) acc[a] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * a));
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o));
-    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o + 32));
-    for (uint64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 8
-      for (int u = 0; u < U; ++u)
-#pragma GCC unroll 32
-        for (int a = 0; a < A; ++a) acc[a] = _mm256_dpbusd_avx_epi32(acc[a], x, y);
-    }
-#pragma GCC unroll 32
-    for (int a = 0; a < A; ++a) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 32 * a), acc[a]);
-  }
-};
+AK_CHAIN_KERNEL(VnniYmm, "avx2,avxvnni", __m256i, __m256i, _mm256_loadu_si256, _mm256_storeu_si256,
+                __m256i, 1, _mm256_dpbusd_avx_epi32(acc[a], x, y))
 #endif
 
 void add_vnni_kernels(std::vector<PeakKernel>& out) {
