@@ -109,6 +109,11 @@ def kernels_of(p: CpuPlan) -> list[ck.CpuMemKernel]:
     return out
 
 
+def sized_ops(p: CpuPlan) -> list:
+    """The ops whose arrays size the run: the own ones, or torch's four when only the cross-checks run."""
+    return list(p.ops) or list(TORCH_OPS)
+
+
 def working_set_of(ops, nbytes: int) -> int:
     """Bytes of the largest op's arrays at nbytes per array."""
     arrays = {"read": 1, "write": 1, "copy": 2, "scale": 2, "add": 3, "triad": 3}
@@ -120,13 +125,14 @@ def default_nbytes(p: CpuPlan) -> int:
     2 GiB per working set and a quarter of free memory)."""
     from accelkern.hostcpu import caches
     from accelkern.memory.plan import cpu_default_size, host_available_bytes
-    ops = [o if o in ("read", "write", "copy", "triad") else ("copy" if o == "scale" else "triad") for o in p.ops]
-    return cpu_default_size(ops or ["read"], caches.read_caches(cpus=p.cpus), host_available_bytes())
+    ops = [o if o in ("read", "write", "copy", "triad") else ("copy" if o == "scale" else "triad")
+           for o in sized_ops(p)]
+    return cpu_default_size(ops, caches.read_caches(cpus=p.cpus), host_available_bytes())
 
 
 def check_size(p: CpuPlan, nbytes: int):
     """Refuses (one line, before allocating) a working set beyond free memory, with the size that fits."""
-    ws = working_set_of(p.ops or ["read"], nbytes)
+    ws = working_set_of(sized_ops(p), nbytes)
     arrays = max(1, ws // max(1, nbytes))
     try:
         require_fits(ws, f"--size {format_bytes(nbytes)} per array ({arrays} array(s))")
@@ -150,8 +156,9 @@ def run_default(s, p: CpuPlan, rule: timing.StopRule, facts, iterate=lambda xs: 
         by_op.setdefault(k.op, []).append(k)
     # the cross-checks are torch's figures beside ours, not the row the run is for: half the timing each
     cross_rule = timing.StopRule(max_time_s=max(0.05, rule.max_time_s / 2))
-    jobs = [("own", op) for op in by_op] + [("latency", None)] + ([("torch", op) for op in TORCH_OPS
-                                                                   if op in p.ops] if p.torch else [])
+    # --kernel torch alone: torch's four ops; with own kernels: the torch ops among them
+    torch_ops = ([op for op in TORCH_OPS if op in p.ops] or ([] if p.ops else list(TORCH_OPS))) if p.torch else []
+    jobs = [("own", op) for op in by_op] + ([("latency", None)] if by_op else []) + [("torch", op) for op in torch_ops]
     for kind, op in iterate(jobs):
         if kind == "own":
             ks = by_op[op]

@@ -17,7 +17,7 @@ from accelkern.units import format_bytes
 
 FREE_SHARE = 0.9          # a working set may take this much of MemAvailable
 ON_CORE_MIN = 0.97        # a call whose threads were on their cores less than this share of its span was preempted
-RETRIES = 4               # a preempted call is run again up to this many times before its time is taken anyway
+RETRIES = 3               # a preempted call is run again up to this many times before its time is taken anyway
 
 
 def on_core(t: dict) -> float | None:
