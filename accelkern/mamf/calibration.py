@@ -8,15 +8,17 @@ again every time): a shape's chance model is N(prediction, latent variance + sca
 variance), its spread scaled as below.
 
 Calibration: before the search measures a shape it predicts it (predict-then-measure), and after, the miss
-z = (measured - predicted) / predicted sd is kept. Misses downward are left out (a slower kernel for one
-shape is harmless to a search for the top); a shape thought worse than it was is what could hide the best.
-The spread is scaled by the s under which the upward misses are as large as a standard normal's:
-mean(min(max(z, 0) / s, CAP)^2) = E[min(max(Z, 0), CAP)^2] (winsorized: one shape far above the rest says
-the surface has such shapes, not that every prediction is that far off), with PRIOR pseudo-misses of the
-expected size so one unlucky shape does not double it. Until WINDOW predictions have been checked, s is at
-least 1 and at least the same scale of the leave-one-out misses (early on, before anything was predicted);
-from then on it is the scale of the last WINDOW misses alone (older ones were made by a model since
-refitted on more shapes), at least NARROW: a model whose last WINDOW predictions all held below their
+z = (measured - predicted) / predicted sd is kept. What counts is how far misses reach upward from their
+median: downward outliers (a slower kernel for one shape) are harmless to a search for the top, and the
+median takes out the shift that choosing shapes by their prediction brings (the shapes picked are those
+the model overrates most, so their misses lean downward without the spread being wrong). The spread is
+scaled by the s under which those reaches are as large as a standard normal's:
+mean(min(max(z - median, 0) / s, CAP)^2) = E[min(max(Z, 0), CAP)^2] (winsorized: one shape far above the
+rest says the surface has such shapes, not that every prediction is that far off), with PRIOR pseudo-misses
+of the expected size so one unlucky shape does not double it. Until WINDOW predictions have been checked,
+s is at least 1 and at least the same scale of the leave-one-out misses (early on, before anything was
+predicted); from then on it is the scale of the last WINDOW misses alone (older ones were made by a model
+since refitted on more shapes), at least NARROW: a model whose last predictions held well within their
 spread has earned a narrower one. A model wrong about the last few shapes must not stop the search:
 `recent_miss()` names an upward miss beyond MISS_Z scaled sd among the last RECENT predictions.
 Units: log throughput and standard deviations.
@@ -32,7 +34,7 @@ WINDOW = 8         # predict-then-measure misses that count
 RECENT = 4         # the last few predictions, judged on their own
 MISS_Z = 2.0       # ... an upward miss beyond this many (widened) sd keeps the search going
 CAP = 2.0          # a miss counts at most this many sd (after scaling)
-NARROW = 0.25      # the narrowest a spread is scaled, after WINDOW predictions held
+NARROW = 0.5       # the narrowest a spread is scaled, after WINDOW predictions held
 
 
 def _upper_moment(a: float) -> float:
@@ -46,8 +48,10 @@ EXPECTED = _upper_moment(CAP)
 
 
 def scale(z, lo: float = 1.0, hi: float = 100.0) -> float:
-    """The scale in [lo, hi] that makes the upward misses `z` as large as a standard normal's (see above)."""
-    z = np.maximum(np.asarray(z, dtype=np.float64), 0.0)
+    """The scale in [lo, hi] that makes the misses `z` above their median as large as a standard normal's
+    above its own (see above)."""
+    z = np.asarray(z, dtype=np.float64)
+    z = np.maximum(z - np.median(z), 0.0) if len(z) else z
 
     def excess(s: float) -> float:
         w = np.minimum(z / s, CAP)
@@ -73,20 +77,29 @@ class Calibration:
         self.measured_var = 0.0
 
     def update(self, model, measured_var: float = 0.0):
-        """After a fit: the shape-to-shape scatter and the leave-one-out misses. `measured_var`: the runner's
-        measurement variance of log throughput (0 when it reported none)."""
-        r, var = model.loo()
+        """After a fit: the scatter beyond measurement noise and the leave-one-out misses. `measured_var`:
+        the runner's measurement variance of log throughput (0 when it reported none)."""
+        r, latent = model.loo()
         keep = ~model.outlier
         self.measured_var = measured_var
         self.scatter = max(0.0, model.nugget_var() - measured_var)
-        self.loo_z = r[keep] / np.sqrt(var[keep])
+        self.loo_z = r[keep] / np.sqrt(latent[keep] + self.scatter + measured_var)
 
     def predict(self, model, idx, observed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and unscaled sd of log throughput at `idx`: of the shape itself, or (`observed`) of its
-        measurement (the runner's measurement noise added)."""
+        """Mean and sd of log throughput at `idx` as the model gives them (no calibration): of the shape
+        itself, or (`observed`) of its measurement (the runner's measurement noise added)."""
         mu, sd = model.predict(idx)
         var = sd * sd + self.scatter + (self.measured_var if observed else 0.0)
         return mu, np.sqrt(var)
+
+    def shift(self) -> float:
+        """The model's bias at the shapes the search measures, in sd: the median of the last WINDOW misses,
+        shrunk towards 0 by PRIOR pseudo-misses; downward only once WINDOW predictions were checked."""
+        z = self.z[-WINDOW:]
+        if not z:
+            return 0.0
+        bias = float(np.median(z)) * len(z) / (len(z) + PRIOR)
+        return bias if bias > 0 or len(self.z) >= WINDOW else 0.0
 
     def record(self, measured: float, mu: float, sd: float):
         """One predict-then-measure miss (log throughput; `sd` the spread predicted, unwidened)."""

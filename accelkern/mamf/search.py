@@ -103,7 +103,19 @@ class Search:
 
     # ---- guided --------------------------------------------------------------------------------
 
+    def rating(self, shapes) -> dict:
+        """{shape: the model's smoothed log throughput} for measured shapes it knows (empty without a model):
+        a measurement pooled with its neighbours', less swayed by its own luck than the measurement."""
+        if not getattr(self, "_fitted", False):
+            return {}
+        known = [s for s in shapes if s in self._cands.index]
+        if not known:
+            return {}
+        mu, _ = self.model.predict([self._cands.index[s] for s in known])
+        return dict(zip(known, mu.tolist()))
+
     def guided(self, c: Candidates) -> Measured | None:
+        self._cands = c
         if len(c) == 0:
             self.stop_reason = "no candidate"
             return None
@@ -165,15 +177,23 @@ class Search:
         """The measurement variance of log throughput the runner reported (0 when it reported none)."""
         return float(np.mean(list(self._var.values()))) if self._var else 0.0
 
-    def _chances(self, pool: np.ndarray, y_best: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Mean, calibrated spread and the chance to beat the best by more than the noise, per shape."""
-        mu, sd = self.calibration.predict(self.model, pool)
-        sd = sd * self.calibration.factor()
-        z = (y_best + math.log1p(self.noise()) - mu) / np.maximum(sd, 1e-9)
-        chance = np.zeros(len(z))
-        near = z < 9.0                  # beyond 9 sd the chance is below 1e-19: not worth an erf
-        chance[near] = _norm_sf(z[near])
-        return mu, sd, chance
+    def _chances(self, pool: np.ndarray, y_best: float):
+        """Per shape: the mean, and the calibrated spread and chance to beat the best by more than the noise,
+        of its region (the model's surface, latent) and of the shape itself (with the scatter)."""
+        cal = self.calibration
+        mu, sd_shape = cal.predict(self.model, pool)
+        _, sd_region = self.model.predict(pool)
+        mu = mu + cal.shift() * sd_shape
+        thr = y_best + math.log1p(self.noise())
+        out = [mu]
+        for sd in (sd_region, sd_shape):
+            sd = np.maximum(sd * cal.factor(), 1e-9)
+            z = (thr - mu) / sd
+            chance = np.zeros(len(z))
+            near = z < 9.0              # beyond 9 sd the chance is below 1e-19: not worth an erf
+            chance[near] = _norm_sf(z[near])
+            out += [sd, chance]
+        return out
 
     def _model_loop(self, c: Candidates):
         model = self.model = SurfaceModel(c.m, c.n, c.k, c.q_best)
@@ -206,25 +226,29 @@ class Search:
                     return
                 full = True
                 continue
-            mu, sd, pi = self._chances(pool, float(y.max()))
+            mu, sd_r, p_r, sd_s, p_s = self._chances(pool, float(y.max()))
             cost = np.maximum(self.r.cost_s(c.flops[pool], np.exp(mu)), 1e-9)
+            d = stop.doubt(p_r, p_s, cost, self.left())
             if full:
                 hot[:] = False
-                hot[pool[pi > HOT_P]] = True
-                self.doubt = stop.doubt(pi, cost, self.left())
-                if self.doubt.small_enough and self.calibration.recent_miss() is None:
+                hot[pool[p_s > HOT_P]] = True
+                self.doubt = d
+                if d.small_enough and self.calibration.recent_miss() is None:
                     if self._before_stopping(c):
                         continue      # the leader's surroundings first, then look again
-                    self.stop_reason = (self.doubt.why(self.noise()) + "; " + self.calibration.summary())
+                    self.stop_reason = (d.why(self.noise()) + "; " + self.calibration.summary())
                     return
-            elif self.doubt is None or float(np.sort(pi)[-stop.TOP_CHANCES:].sum()) < self.doubt.accepted:
+            elif d.small_enough:
                 full = True           # the hot shapes look settled: judge on every shape
                 continue
             full = False
+            # a better region first (the model's surface), then single shapes where they are cheap
+            region = d.region >= stop.REGION_CHANCE
+            pi, sd = (p_r, sd_r) if region else (p_s, sd_s)
             k = int(np.argmax(pi / cost))
             self._measure(c, int(pool[k]), f"model: predicted {math.exp(mu[k]):.4g} +- {sd[k]:.1%}, "
-                                           f"{pi[k]:.0%} chance to beat the best (spread x"
-                                           f"{self.calibration.factor():.2f})")
+                                           f"{pi[k]:.0%} chance to beat the best"
+                                           + (" (its region)" if region else ""))
 
 
 def screening(c: Candidates) -> list[int]:
