@@ -10,6 +10,7 @@ so.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -142,8 +143,11 @@ def read_dmidecode() -> tuple[str | None, str]:
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"dmidecode failed: {exc}"
     if p.returncode != 0 or "Memory Device" not in p.stdout:
-        why = (p.stderr or p.stdout).strip().splitlines()
-        return None, f"dmidecode -t memory gave no memory devices ({why[0] if why else 'no output'}; it needs root)"
+        lines = (p.stderr or p.stdout).strip().splitlines()
+        why = next((ln for ln in lines if "/dev/mem" in ln or "ermission" in ln), lines[-1] if lines else "no output")
+        hint = ("it needs root" if hasattr(os, "geteuid") and os.geteuid() != 0
+                else "this machine exposes no SMBIOS memory table, as many VMs do")
+        return None, f"dmidecode -t memory gave no memory devices ({why}; {hint})"
     return p.stdout, ""
 
 
