@@ -64,7 +64,7 @@ def _case(case):
     r = res.replay
     return {"surface": name, "kind": kind, "group": "recorded" if kind == "recorded" else what,
             "shapes": r["lattice_shapes"], "winner": str(res.best.shape),
-            "recorded_share": res.winner_tflops / max(p.mean for p in rec.points.values()),
+            "recorded_share": rec.points[res.best.shape].mean / max(p.mean for p in rec.points.values()),
             "true_share": true[res.best.shape] / best, "reported_over_true_best": res.winner_tflops / best,
             "cost_share": r["cost_share"], "measured": r["measurements"], "tried": res.tried,
             "stop": res.stop_reason, "cpu_s": time.monotonic() - t0}

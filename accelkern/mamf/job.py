@@ -45,7 +45,6 @@ class SearchResult:
     candidates: int = 0
     mode_note: str = ""                         # why the mode differs from the one asked for
     replay: dict | None = None                  # replay: costs and the lattice's best
-    tie_note: str = ""                          # why the winner is not the best median (a tie within the noise)
 
 
 def remeasure(runner, shapes: list, repeats: int, mode: str | None = None, rule=None) -> dict:
@@ -109,10 +108,16 @@ def search_and_pick(runner, cands: Candidates, budget: Budget, search: str, top:
     progress(f"  re-measuring the top {len(shapes)} shape(s) {repeats} times each"
              + (f" (the others of the top {top} are more than {1 - floor / ranked[0].tflops:.0%} below the best)"
                 if len(shapes) < min(top, len(ranked)) else ""))
+    searched = {m.shape: m.tflops for m in ranked[:top]}
     again = remeasure(runner, shapes, repeats, mode=mode)
     if not again:
         return None
-    winner, res.tie_note = pick_winner(again, finder)
+    # the winner by all its measurements in this mode (one more sample against noise); its figure: the
+    # median of its re-measures, made under the full rule
+    if mode is None or mode == runner.mode:
+        winner = max(again, key=lambda s: statistics.median([searched[s]] + [m.tflops for m in again[s]]))
+    else:
+        winner = max(again, key=lambda s: summarize(again[s])[0])
     res.winner_tflops, res.winner_spread = summarize(again[winner])
     means = [m.tflops_mean for m in again[winner] if m.tflops_mean]
     res.winner_mean_tflops = statistics.median(means) if means else None
@@ -120,23 +125,6 @@ def search_and_pick(runner, cands: Candidates, budget: Budget, search: str, top:
     res.checked = next((r for r in res.winner_rows if r.correct is not None), None)
     res.best = max(again[winner], key=lambda m: m.tflops)
     return winner
-
-
-def pick_winner(again: dict, finder: Search) -> tuple:
-    """(winner, note): the best median over the re-measures; where other shapes are within the noise of it,
-    the one of them the surface model rates highest (a lucky measurement should not choose the winner)."""
-    meds = {s: summarize(ms)[0] for s, ms in again.items()}
-    top = max(meds, key=meds.get)
-    tied = [s for s in meds if meds[s] >= meds[top] * (1.0 - finder.noise())]
-    rating = finder.rating(tied) if len(tied) > 1 else {}
-    if len(rating) < 2:
-        return top, ""
-    winner = max(rating, key=rating.get)
-    if winner == top:
-        return top, ""
-    return winner, (f"{len(tied)} re-measured shapes within the noise ({finder.noise():.1%}) of the best median "
-                    f"({meds[top]:.4g} at {top}); the surface model, pooling each with its neighbours, rates "
-                    f"{winner} highest")
 
 
 def run(device, spec, dtype: str, emit: Callable[[Row], Row], *, search: str = "guided", backend: str | None = None,
@@ -202,9 +190,8 @@ def winner_row(res: SearchResult) -> Row:
     row.pct_of_spec = None if not row.spec_value else 100.0 * res.winner_tflops / row.spec_value
     if res.checked is not None:
         row.correct, row.max_error, row.tolerance = res.checked.correct, res.checked.max_error, res.checked.tolerance
-    row.config["why"] = ("winner: the best median over the re-measures" if not res.tie_note else
-                         f"winner: of the re-measured shapes within the noise of the best median, the one the "
-                         f"surface model rates highest ({res.tie_note})")
+    row.config["why"] = ("winner: the best median over its search measurement and re-measures; the figure: "
+                         "the median of its re-measures")
     row.config.update({"search": res.search, "shapes_tried": res.tried, "measuring_s": round(res.measuring_s, 3),
                        "repeats": len(res.winner_rows), "mean_tflops": res.winner_mean_tflops,
                        "median_tflops": res.winner_tflops, "headline": "median",

@@ -2,7 +2,8 @@
 search runs on, so the search can be judged and tuned on a CPU.
 
 A replayed measurement returns the recorded mean TFLOPS of that shape; a shape the recording lacks is not
-available (with ranges the search never asks for one). Cost model: measuring a shape costs CALLS = 100
+available (with ranges the search never asks for one). A recording made by accelkern.mamf.simulate also
+knows its noise, so a re-measure there draws it afresh, as on a device; a log can only repeat its value. Cost model: measuring a shape costs CALLS = 100
 calls at its recorded mean throughput, 100 x 2MNK / TFLOPS seconds, each time it is measured (re-measures
 included); the full lattice's cost is that sum over every recorded shape.
 """
@@ -41,6 +42,7 @@ class Recording:
     tiles: tuple | None = None            # (tm, tn, cm, cn) seen in the recording's rows
     mode: str | None = None
     notes: list = field(default_factory=list)
+    redraw: object = None                 # simulated only: shape -> a fresh Point (a re-measure's own noise)
 
     def values(self, what: str) -> list[int]:
         return sorted({getattr(s, what) for s in self.points})
@@ -83,7 +85,9 @@ class ReplayRunner:
         if p is None:
             raise AccelkernError(f"replay: {s} is not in {self.rec.path} (the search asked for a shape outside "
                                  f"the recording)")
-        cost = shape_cost_s(s.flops, p.mean)
+        cost = shape_cost_s(s.flops, p.mean)        # what the recording says the shape costs
+        if phase != "search" and self.rec.redraw is not None:
+            p = self.rec.redraw(s)
         self.clock.charge(cost)
         self.cost_total += cost
         self.measurements += 1

@@ -103,19 +103,7 @@ class Search:
 
     # ---- guided --------------------------------------------------------------------------------
 
-    def rating(self, shapes) -> dict:
-        """{shape: the model's smoothed log throughput} for measured shapes it knows (empty without a model):
-        a measurement pooled with its neighbours', less swayed by its own luck than the measurement."""
-        if not getattr(self, "_fitted", False):
-            return {}
-        known = [s for s in shapes if s in self._cands.index]
-        if not known:
-            return {}
-        mu, _ = self.model.predict([self._cands.index[s] for s in known])
-        return dict(zip(known, mu.tolist()))
-
     def guided(self, c: Candidates) -> Measured | None:
-        self._cands = c
         if len(c) == 0:
             self.stop_reason = "no candidate"
             return None

@@ -169,9 +169,17 @@ def write_finder_log(path, rec: dict, sms: int = 132, name: str = "Simulated GPU
 
 
 def recording(part: Part, shapes: list, seed: int = 0, path: str = "simulated"):
-    """(a replay Recording of the simulated surface, {shape: noise-free TFLOPS})."""
+    """(a replay Recording of the simulated surface, {shape: noise-free TFLOPS}). Its re-measures draw the
+    recording noise (and clock dips) afresh from a generator seeded after `seed`, as a device's would."""
     from accelkern.mamf.replay import Point, Recording
     rec, true, _ = simulate(part, shapes, seed=seed)
     points = {s: Point(*v, spread=part.stderr or None) for s, v in rec.items()}
+    rng = np.random.default_rng([seed, 1])
+
+    def redraw(s):
+        dip = rng.uniform(0.85, 0.95) if rng.random() < part.dip_share else 1.0
+        mean = true[s] * float(np.exp(rng.normal(0.0, part.noise))) * dip
+        return Point(mean, mean, mean * 1.01, spread=part.stderr or None)
+
     return Recording(path, "mamf-finder", points, dtype="bf16", device=part.name, sms=part.sms,
-                     mode="cold-cache"), true
+                     mode="cold-cache", redraw=redraw), true
