@@ -34,7 +34,8 @@ WINDOW = 8         # predict-then-measure misses that count
 RECENT = 4         # the last few predictions, judged on their own
 MISS_Z = 2.0       # ... an upward miss beyond this many (widened) sd keeps the search going
 CAP = 2.0          # a miss counts at most this many sd (after scaling)
-NARROW = 0.5       # the narrowest a spread is scaled, after WINDOW predictions held
+NARROW = 0.5       # the narrowest a spread is scaled, ...
+NARROW_AFTER = 8   # ... judged on this many predictions (narrowing wants more evidence than widening)
 
 
 def _upper_moment(a: float) -> float:
@@ -110,7 +111,10 @@ class Calibration:
         """The multiplier for the predicted spread (see above)."""
         if len(self.z) < WINDOW:
             return max(scale(self.z), scale(self.loo_z))
-        return scale(self.z[-WINDOW:], lo=NARROW)
+        wide = scale(self.z[-WINDOW:])
+        if wide > 1.0 or len(self.z) < NARROW_AFTER:
+            return wide
+        return scale(self.z[-NARROW_AFTER:], lo=NARROW)
 
     def recent_miss(self) -> float | None:
         """The largest upward miss (in widened sd) among the last RECENT predictions if beyond MISS_Z."""

@@ -108,7 +108,7 @@ def search_and_pick(runner, cands: Candidates, budget: Budget, search: str, top:
     progress(f"  re-measuring the top {len(shapes)} shape(s) {repeats} times each"
              + (f" (the others of the top {top} are more than {1 - floor / ranked[0].tflops:.0%} below the best)"
                 if len(shapes) < min(top, len(ranked)) else ""))
-    searched = {m.shape: m.tflops for m in ranked[:top]}
+    searched = {m.shape: m.tflops for m in ranked}
     again = remeasure(runner, shapes, repeats, mode=mode)
     if not again:
         return None

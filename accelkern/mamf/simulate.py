@@ -62,8 +62,8 @@ CEILING_SOFTNESS = 20.0          # the flat top's knee: (t^-p + ceiling^-p)^(-1/
 # the surfaces of issue 22 that the first search failed on (each judged by bench/mamf_replay.py)
 JAGGED = Part("jagged (algorithm switches per shape)", noise=0.004, dip_share=0.0, jitter=0.02)
 NOISY_CAPPED = Part("noisy power-capped", noise=0.025, dip_share=0.04, jitter=0.01, stderr=0.006)
-FLAT_TOP = Part("flat-topped (uncapped, saturating)", full_power_w=620.0, noise=0.006, jitter=0.006,
-                ceiling=700.0, bump=((2048, 4096), (12288, 16384), (16384, 16384), 0.03))
+FLAT_TOP = Part("flat-topped (uncapped, saturating)", full_power_w=620.0, noise=0.006, jitter=0.003,
+                ceiling=700.0, bump=((1024, 4096), (8192, 16384), (1, 1 << 20), 0.03))
 
 
 def _times(part: Part, m, n, k, clock_mhz):

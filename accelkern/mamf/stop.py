@@ -10,9 +10,10 @@ long tail of them would count one hope many times):
           single shape. Removing it means measuring the shapes with the most chance per second of cost;
           the next TOP_CHANCES of them would settle part of it (the chance that one of them beats the best)
           for their summed cost. A user quotes the headline, so the risk accepted shrinks as that price
-          falls: a gain beyond the noise, were it certain, is worth VALUE_SHARE of the budget left, and the
-          search goes on while  settled chance x VALUE_SHARE x budget left >= cost,  unless the doubt is
-          below FLOOR_CHANCE (chances are model estimates, not more precise than that).
+          falls: a gain beyond the noise, were it certain, is worth VALUE_SHARE of the budget left, but never
+          more than measuring every unmeasured shape would cost (that finds it surely), and the search goes
+          on while  settled chance x that worth >= cost,  unless the doubt is below FLOOR_CHANCE (chances
+          are model estimates, not more precise than that).
 On a short sweep (each shape a sliver of the budget) that means measuring while a few per cent of chance
 remain; on a 20k lattice whose likeliest shapes are the large, expensive ones, it stops once only they
 could still do better. Seconds.
@@ -42,12 +43,18 @@ class Doubt:
     settled: float         # one of the next TOP_CHANCES measurements does
     price_s: float         # their predicted cost, seconds
     left_s: float          # budget left to the search, seconds
+    rest_s: float          # what measuring every unmeasured shape would cost, seconds
     open_: int             # unmeasured shapes
+
+    @property
+    def gain_s(self) -> float:
+        """What a certain gain beyond the noise is worth, seconds."""
+        return min(VALUE_SHARE * self.left_s, self.rest_s)
 
     @property
     def worth(self) -> float:
         """The next measurements' worth in seconds: the chance they settle x a certain gain's worth."""
-        return self.settled * VALUE_SHARE * self.left_s
+        return self.settled * self.gain_s
 
     @property
     def small_enough(self) -> bool:
@@ -63,9 +70,11 @@ class Doubt:
                 f"better region)")
         if self.chance < FLOOR_CHANCE:
             return head + f", below {FLOOR_CHANCE:.0%}"
+        whose = (f"{VALUE_SHARE:.0%} of the {self.left_s:.3g} s left" if self.gain_s < self.rest_s else
+                 f"what measuring all {self.open_} would cost")
         return (head + f"; the next {n} measurements would settle {self.settled:.1%} of it for {self.price_s:.3g} "
-                f"s, more than that chance is worth (a certain gain beyond the noise: {VALUE_SHARE:.0%} of the "
-                f"{self.left_s:.3g} s left)")
+                f"s, more than that chance is worth (a certain gain beyond the noise is worth {self.gain_s:.3g} "
+                f"s: {whose})")
 
 
 def doubt(region: np.ndarray, shape: np.ndarray, costs_s: np.ndarray, left_s: float) -> Doubt:
@@ -78,4 +87,4 @@ def doubt(region: np.ndarray, shape: np.ndarray, costs_s: np.ndarray, left_s: fl
     nxt = np.argsort(-shape / costs_s)[:top]
     return Doubt(region=_union(np.sort(region)[-top:]), chance=_union(np.sort(shape)[-top:]),
                  settled=_union(shape[nxt]), price_s=float(costs_s[nxt].sum()), left_s=max(0.0, left_s),
-                 open_=len(shape))
+                 rest_s=float(costs_s.sum()), open_=len(shape))
