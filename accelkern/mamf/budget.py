@@ -19,15 +19,17 @@ class Measured:
     why: str = ""
     tflops_mean: float | None = None   # from the mean call time (mamf-finder's headline figure)
     spread: float | None = None        # relative standard error of the median, when measured
+    seconds: float | None = None       # what the measurement took (wall; replay: its replayed cost)
 
 
 class Budget:
-    """Measuring time spent vs allowed; `clock` is injectable (tests, replay's virtual clock)."""
+    """Measuring time spent vs allowed, and a `deadline` (a `clock()` value) when the time between
+    measurements counts too; `clock` is injectable (tests, replay's virtual clock)."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic, deadline: float | None = None):
         if not seconds > 0:
             raise AccelkernError("--budget must be positive (seconds of measuring)")
-        self.seconds, self.clock, self.spent = seconds, clock, 0.0
+        self.seconds, self.clock, self.spent, self.deadline = seconds, clock, 0.0, deadline
         self._t0: float | None = None
 
     def __enter__(self):
@@ -40,8 +42,10 @@ class Budget:
         return False
 
     def left(self) -> float:
-        running = self.clock() - self._t0 if self._t0 is not None else 0.0
-        return self.seconds - self.spent - running
+        now = self.clock()
+        running = now - self._t0 if self._t0 is not None else 0.0
+        left = self.seconds - self.spent - running
+        return left if self.deadline is None else min(left, self.deadline - now)
 
     def exhausted(self) -> bool:
         return self.left() <= 0

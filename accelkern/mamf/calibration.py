@@ -34,8 +34,7 @@ WINDOW = 8         # predict-then-measure misses that count
 RECENT = 4         # the last few predictions, judged on their own
 MISS_Z = 2.0       # ... an upward miss beyond this many (widened) sd keeps the search going
 CAP = 2.0          # a miss counts at most this many sd (after scaling)
-NARROW = 0.5       # the narrowest a spread is scaled, ...
-NARROW_AFTER = 8   # ... judged on this many predictions (narrowing wants more evidence than widening)
+NARROW = 0.5       # the narrowest the shape-to-shape scatter is scaled
 
 
 def _upper_moment(a: float) -> float:
@@ -107,14 +106,27 @@ class Calibration:
         if sd > 0 and math.isfinite(measured) and math.isfinite(mu):
             self.z.append((measured - mu) / sd)
 
-    def factor(self) -> float:
-        """The multiplier for the predicted spread (see above)."""
+    def widen(self) -> float:
+        """The multiplier (>= 1) for the whole spread: misses beyond what the model said."""
         if len(self.z) < WINDOW:
             return max(scale(self.z), scale(self.loo_z))
-        wide = scale(self.z[-WINDOW:])
-        if wide > 1.0 or len(self.z) < NARROW_AFTER:
-            return wide
-        return scale(self.z[-NARROW_AFTER:], lo=NARROW)
+        return scale(self.z[-WINDOW:])
+
+    def narrow(self) -> float:
+        """The multiplier (NARROW..1) once the last WINDOW predictions held well within their spread."""
+        return scale(self.z[-WINDOW:], lo=NARROW, hi=1.0) if len(self.z) >= WINDOW else 1.0
+
+    def factor(self) -> float:
+        """The multiplier for the model's spread."""
+        return self.widen() * self.narrow()
+
+    def spreads(self, model, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Calibrated mean of log throughput at `idx` and its sd: of the region (the model's surface) and
+        of the shape itself (with its scatter)."""
+        mu, latent = model.predict(idx)
+        full = np.sqrt(latent * latent + self.scatter)
+        f = self.factor()
+        return mu + self.shift() * full, f * latent, f * full
 
     def recent_miss(self) -> float | None:
         """The largest upward miss (in widened sd) among the last RECENT predictions if beyond MISS_Z."""

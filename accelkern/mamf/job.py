@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from accelkern.errors import AccelkernError
+from accelkern.mamf import wall
 from accelkern.mamf.budget import Budget, Measured
 from accelkern.mamf.candidates import Candidates, Shape, lattice_candidates, wave_candidates
 from accelkern.mamf.runner import Runner, default_backend, search_space, warm_up
 from accelkern.mamf.search import Search
+from accelkern.mamf.wall import WallPlan
 from accelkern.results import Row
 
 DEFAULT_BUDGET_S = 60.0
@@ -45,6 +47,8 @@ class SearchResult:
     candidates: int = 0
     mode_note: str = ""                         # why the mode differs from the one asked for
     replay: dict | None = None                  # replay: costs and the lattice's best
+    repeats: int = 0                            # re-measures per shape made (fewer than asked to fit --budget)
+    budget_note: str = ""                       # what --budget shortened
 
 
 def remeasure(runner, shapes: list, repeats: int, mode: str | None = None, rule=None) -> dict:
@@ -88,8 +92,15 @@ def candidates_for(space, ms, ns, ks, available=None) -> Candidates:
 
 
 def search_and_pick(runner, cands: Candidates, budget: Budget, search: str, top: int, repeats: int,
-                    res: SearchResult, progress, mode: str | None = None):
-    finder = Search(runner, budget, progress)
+                    res: SearchResult, progress, plan: WallPlan | None = None, others: float = 0.0):
+    """The search, then the top shapes re-measured; returns the winner (None: nothing measured). With a
+    `plan`, everything stays inside its budget, keeping room for `others` measurements of the winner per
+    repeat afterwards (the other mode; a fraction when one takes longer than a search measurement)."""
+    def reserve(best):
+        per = best.seconds if best is not None and best.seconds else 0.0
+        return plan.reserve(per, top * repeats + int(math.ceil(others * repeats))) if plan else 0.0
+
+    finder = Search(runner, budget, progress, reserve_s=reserve)
     try:
         if search == "guided":
             finder.guided(cands)
@@ -105,25 +116,35 @@ def search_and_pick(runner, cands: Candidates, budget: Budget, search: str, top:
     # a shape further below the best than the noise allows cannot win the re-measures: not worth their cost
     floor = ranked[0].tflops * (1.0 - max(CONTENDER_BAND, 2.0 * finder.noise()))
     shapes = [m.shape for m in ranked[:top] if m.tflops >= floor]
+    rule = full = getattr(runner, "rule", None)        # replay: no rule, the cost model is fixed
+    if plan is not None:
+        least = runner.least_s(ranked[0])
+        n, r = wall.counts(plan.left(), least, len(shapes), repeats, others)
+        if full is not None:
+            rule = wall.rule(full, plan.left() / max(n * r + others * r, 1e-9), least)
+        if (n, r) != (len(shapes), repeats) or rule is not full:
+            res.budget_note = (f"--budget: {n} shape(s) re-measured {r} time(s)"
+                               + (f", each timed for at most {rule.max_time_s:.2g} s" if rule is not full
+                                  else "") + f" (asked: the top {len(shapes)}, {repeats} times)")
+            progress(f"  {res.budget_note}")
+        shapes, repeats = shapes[:n], r
     progress(f"  re-measuring the top {len(shapes)} shape(s) {repeats} times each"
              + (f" (the others of the top {top} are more than {1 - floor / ranked[0].tflops:.0%} below the best)"
                 if len(shapes) < min(top, len(ranked)) else ""))
     searched = {m.shape: m.tflops for m in ranked}
-    again = remeasure(runner, shapes, repeats, mode=mode)
+    again = remeasure(runner, shapes, repeats, rule=None if rule is full else rule)
     if not again:
         return None
     # the winner by all its measurements in this mode (one more sample against noise); its figure: the
-    # median of its re-measures, made under the full rule
-    if mode is None or mode == runner.mode:
-        winner = max(again, key=lambda s: statistics.median([searched[s]] + [m.tflops for m in again[s]]))
-    else:
-        winner = max(again, key=lambda s: summarize(again[s])[0])
+    # median of its re-measures
+    winner = max(again, key=lambda s: statistics.median([searched[s]] + [m.tflops for m in again[s]]))
     res.winner_tflops, res.winner_spread = summarize(again[winner])
     means = [m.tflops_mean for m in again[winner] if m.tflops_mean]
     res.winner_mean_tflops = statistics.median(means) if means else None
     res.winner_rows = [m.row for m in again[winner]]
     res.checked = next((r for r in res.winner_rows if r.correct is not None), None)
     res.best = max(again[winner], key=lambda m: m.tflops)
+    res.repeats = repeats
     return winner
 
 
@@ -133,10 +154,13 @@ def run(device, spec, dtype: str, emit: Callable[[Row], Row], *, search: str = "
         warmup_s: float = 15.0, progress: Callable[[str], None] = lambda m: None,
         clock: Callable[[], float] = time.monotonic, deadline: float | None = None) -> SearchResult:
     """Warm up, search, re-measure the top shapes, measure the winner in the other mode; rows to `emit`.
-    `deadline` (a time.monotonic() value) ends the search early enough for the re-measures (validate)."""
+    All of it within `budget_s` seconds of wall time (accelkern.mamf.wall), and before `deadline` (a
+    `clock()` value) when given."""
     backend = backend or default_backend(device)
     check_ranges(search, ms, ns, ks)
-    budget = Budget(budget_s, clock)
+    plan = WallPlan(budget_s, clock)
+    if deadline is not None:
+        plan.budget_s = max(1e-3, min(budget_s, deadline - plan.t0))
     asked = mode
     cuda = device.kind == "cuda"
     mode = mode if cuda else "sustained"
@@ -152,31 +176,50 @@ def run(device, spec, dtype: str, emit: Callable[[Row], Row], *, search: str = "
     res = SearchResult(dtype=dtype, search=search, mode=mode, tried=0, measuring_s=0.0, best=None,
                        candidates=len(cands), mode_note=COLD_CACHE_FALLBACK if asked != mode else "")
     progress(f"mamf {dtype} via {backend}, {search} search over {len(cands)} shapes, {mode} mode, budget "
-             f"{budget_s:.3g} s; {how}")
+             f"{plan.budget_s:.3g} s of wall time (warm-up and re-measures included); {how}")
     if res.mode_note:
         progress(f"  {res.mode_note}")
-    if warmup_s > 0:
+    warm = plan.warmup_s(warmup_s)
+    if warm > 0:
         big = max(cands.shapes, key=lambda s: s.flops)
-        res.warmup = warm_up(runner, big, max_s=warmup_s)
+        res.warmup = warm_up(runner, big, max_s=warm, min_s=min(2.0, warm))
         progress(f"  warm-up {res.warmup['seconds']:.1f} s on {big}"
                  + (f": SM clock {res.warmup['sm_clock_mhz']:.0f} MHz" if res.warmup.get("sm_clock_mhz") else ""))
-    if deadline is not None:
-        budget.seconds = max(1e-3, min(budget.seconds, deadline - time.monotonic()))
-    winner = search_and_pick(runner, cands, budget, search, top, repeats, res, progress)
+    other = "sustained" if mode == "cold-cache" else "cold-cache"
+    # the other mode's measurements, in search measurements: a sustained headline also runs untimed first
+    others = (1.0 + sum(runner.sustained_s)) if cuda and other == "sustained" else (1.0 if cuda else 0.0)
+    budget = Budget(max(1e-3, plan.left()), clock, deadline=plan.t0 + plan.budget_s)
+    winner = search_and_pick(runner, cands, budget, search, top, repeats, res, progress, plan=plan,
+                             others=others)
     if winner is None:
         return res
-    other = "sustained" if mode == "cold-cache" else "cold-cache"
     if cuda:
-        other_ms = remeasure(runner, [winner], repeats, mode=other).get(winner, [])
-        if other_ms:
-            med, spread = summarize(other_ms)
-            r = other_ms[0].row
-            res.other_mode = {"mode": other, "tflops": med, "spread": spread, "sm_clock_mhz": r.sm_clock_mean_mhz,
-                              "power_w": r.power_mean_w, "throttle": r.throttle,
-                              "mean_tflops": statistics.median([m.tflops_mean for m in other_ms if m.tflops_mean]
-                                                               or [med])}
+        res.other_mode = other_mode(runner, winner, other, res.repeats, plan, res)
     emit(winner_row(res))
     return res
+
+
+def other_mode(runner, winner, other: str, repeats: int, plan: WallPlan, res: SearchResult) -> dict | None:
+    """The winner re-measured in the other mode, within what is left of the plan (CUDA)."""
+    per = plan.left() / max(repeats, 1)
+    least = runner.least_s(res.best)
+    if other == "sustained":
+        warm, timed = runner.sustained_s
+        room = max(0.0, per - least)
+        if warm + timed > room:      # shorten both in proportion, so the untimed part still precedes the timed
+            scale = room / (warm + timed)
+            runner.sustained_s = (warm * scale, max(wall.MIN_TIMED_S, timed * scale))
+            res.budget_note = (res.budget_note + "; " if res.budget_note else "--budget: ") + (
+                f"{other} figure after {runner.sustained_s[0]:.2g} s untimed, {runner.sustained_s[1]:.2g} s timed")
+    rule = wall.rule(runner.rule, per, least)
+    ms = remeasure(runner, [winner], repeats, mode=other, rule=rule).get(winner, [])
+    if not ms:
+        return None
+    med, spread = summarize(ms)
+    r = ms[0].row
+    return {"mode": other, "tflops": med, "spread": spread, "sm_clock_mhz": r.sm_clock_mean_mhz,
+            "power_w": r.power_mean_w, "throttle": r.throttle,
+            "mean_tflops": statistics.median([m.tflops_mean for m in ms if m.tflops_mean] or [med])}
 
 
 def winner_row(res: SearchResult) -> Row:
@@ -198,6 +241,8 @@ def winner_row(res: SearchResult) -> Row:
                        "stop_reason": res.stop_reason, "candidates": res.candidates})
     if res.mode_note:
         row.config["mode_note"] = res.mode_note
+    if res.budget_note:
+        row.config["budget_note"] = res.budget_note
     if res.other_mode:
         row.config["other_mode"] = res.other_mode
     if res.warmup:
@@ -238,5 +283,7 @@ def headline(res: SearchResult) -> str:
         text += f"; {o['mode']}: {o['tflops']:.4g}{clock}{power}"
     if res.mode_note:
         text += f"; {res.mode_note}"
+    if res.budget_note:
+        text += f"; {res.budget_note}"
     cost = "replayed cost" if res.replay else "of measuring"
     return text + f" [{res.search} search: {res.tried} shapes in {res.measuring_s:.3g} s {cost}; {res.stop_reason}]"

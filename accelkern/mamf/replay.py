@@ -79,6 +79,10 @@ class ReplayRunner:
     def cost_s(self, flops, tflops):
         return shape_cost_s(flops, tflops)
 
+    def least_s(self, m: Measured) -> float:
+        """A replayed measurement costs what the cost model says, however it is timed."""
+        return self.rec.cost_s(m.shape)
+
     def measure(self, s: Shape, why: str = "", mode: str | None = None, phase: str = "search", rule=None,
                 check: bool = False) -> Measured | None:
         p = self.rec.points.get(s)
@@ -95,7 +99,7 @@ class ReplayRunner:
                   value=p.mean, value_best=p.max, median_rel_stderr=p.spread, backend="replay", kernel=self.rec.fmt,
                   config={"mode": self.mode, "why": why, "replay": True, "median_tflops": p.median,
                           "mean_tflops": p.mean, "cost_s": cost})
-        m = Measured(s, p.mean, row, why, tflops_mean=p.mean, spread=p.spread)
+        m = Measured(s, p.mean, row, why, tflops_mean=p.mean, spread=p.spread, seconds=cost)
         self.measured.setdefault((s, self.mode), m)
         self.emit(row)
         return m
@@ -227,6 +231,7 @@ def run_replay(rec: Recording, emit, *, search: str = "guided", budget_s: float 
     `replay` dict holds the replayed cost, the lattice's cost and best, and the winner's share of it."""
     from accelkern.mamf.budget import Budget
     from accelkern.mamf.job import SearchResult, candidates_for, check_ranges, winner_row
+    from accelkern.mamf.wall import WallPlan
     from accelkern.mamf import job
     check_ranges(search, ms, ns, ks, available_only=True)
     space, how = space_for(rec, sms, tiles)
@@ -248,8 +253,10 @@ def run_replay(rec: Recording, emit, *, search: str = "guided", budget_s: float 
                        candidates=len(cands))
     progress(f"replay of {rec.path} ({rec.fmt}, {len(rec.points)} shapes): {search} search over {len(cands)}; "
              f"{how}; budget {budget_s:.3g} s of replayed cost")
+    # --budget bounds the whole replayed cost, re-measures included, as it bounds a run's wall time
+    plan = WallPlan(budget_s, runner.clock)
     budget = Budget(budget_s, runner.clock)
-    winner = job.search_and_pick(runner, cands, budget, search, top, repeats, res, progress)
+    winner = job.search_and_pick(runner, cands, budget, search, top, repeats, res, progress, plan=plan)
     res.replay = {"replay": rec.path, "replay_format": rec.fmt, "replayed_cost_s": runner.cost_total,
                   "search_cost_s": res.measuring_s, "lattice_cost_s": lattice_cost, "lattice_shapes": len(cands),
                   "lattice_best_shape": str(best_s), "lattice_best_tflops": best_p.mean,

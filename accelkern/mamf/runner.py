@@ -25,6 +25,7 @@ FLUSH_MIN_BYTES = 256 << 20        # mamf-finder v2 flushes max(2 x L2, 256 MiB)
 SUSTAINED_WARM_S = 1.0             # untimed back-to-back calls after set-up
 SUSTAINED_TIMED_S = 2.0            # timed back-to-back calls
 SETUP_S = 0.05                     # per-shape set-up estimate (allocation, first call), for the cost model
+TIMING_WARMUP_S = 0.05             # timing.measure's default warm-up before the timed calls
 
 
 class ColdCache:
@@ -70,12 +71,15 @@ class Runner:
         self.rule = rule or timing.StopRule(min_samples=10, max_time_s=1.0, target_noise=0.005)
         self.spec_dtype = torch_backend.spec_dtype(dtype, device.kind, device.compute_capability)
         self.measured: dict[tuple, Measured] = {}
+        self.sustained_s = (SUSTAINED_WARM_S, SUSTAINED_TIMED_S)   # the job shortens them to fit --budget
+        self.overhead_s = SETUP_S + TIMING_WARMUP_S   # a measurement's wall time beyond its timed calls (seen)
 
     # the search asks these two: the rule for one screening measurement, and its predicted cost
     def search_rule(self, left_s: float) -> timing.StopRule:
         r = self.rule
-        return timing.StopRule(min_samples=min(10, r.min_samples), max_time_s=max(0.05, min(r.max_time_s, left_s)),
-                               target_noise=r.target_noise, min_time_s=min(r.min_time_s, max(0.01, left_s)))
+        timed = left_s - self.overhead_s          # what is left once set-up and warm-up are paid
+        return timing.StopRule(min_samples=min(10, r.min_samples), max_time_s=max(0.02, min(r.max_time_s, timed)),
+                               target_noise=r.target_noise, min_time_s=min(r.min_time_s, max(0.01, timed / 2)))
 
     def cost_s(self, flops, tflops):
         """Predicted seconds to measure shapes of `flops` at `tflops`: the samples the rule needs, or its
@@ -84,6 +88,11 @@ class Runner:
         import numpy as np
         return SETUP_S + np.minimum(self.rule.max_time_s, np.maximum(self.rule.min_time_s,
                                                                        call * self.rule.min_samples))
+
+    def least_s(self, m: Measured) -> float:
+        """The least wall time a measurement of m's shape can take: the overhead seen so far (set-up, warm-up,
+        telemetry) and three calls (two warm-up calls and one sample)."""
+        return self.overhead_s + 3.0 * m.shape.flops / (m.tflops * 1e12)
 
     def workload(self, s: Shape):
         if self.backend == "torch":
@@ -100,12 +109,13 @@ class Runner:
             meas = timing.measure(w, dev, slots=w.slots, rule=rule, l2_flush=True, flusher=flusher)
             return meas, {"flush_bytes": flusher.bytes, "output_refill": "copy from a pre-randomised buffer"}
         if headline and self.device.kind == "cuda":
-            # sustained: >= 1 s untimed, then >= 2 s timed, back to back
-            rule = timing.StopRule(min_samples=rule.min_samples, max_samples=10 ** 7, min_time_s=SUSTAINED_TIMED_S,
-                                   max_time_s=max(rule.max_time_s, SUSTAINED_TIMED_S * 2),
+            # sustained: >= 1 s untimed, then >= 2 s timed, back to back (less when --budget is short)
+            warm, timed = self.sustained_s
+            rule = timing.StopRule(min_samples=rule.min_samples, max_samples=10 ** 7, min_time_s=timed,
+                                   max_time_s=max(rule.max_time_s, timed * 2),
                                    target_noise=rule.target_noise, criterion=rule.criterion)
-            meas = timing.measure(w, dev, slots=w.slots, rule=rule, warmup_s=SUSTAINED_WARM_S)
-            return meas, {"untimed_s": SUSTAINED_WARM_S, "timed_min_s": SUSTAINED_TIMED_S}
+            meas = timing.measure(w, dev, slots=w.slots, rule=rule, warmup_s=warm)
+            return meas, {"untimed_s": warm, "timed_min_s": timed}
         return timing.measure(w, dev, slots=w.slots, rule=rule), {}
 
     def measure(self, s: Shape, why: str = "", mode: str | None = None, phase: str = "search",
@@ -113,6 +123,7 @@ class Runner:
         """Measures one shape (the best of the top `algos` cuBLASLt algorithms when asked); None if it
         cannot run here (a 'skipped' row says why)."""
         mode = mode or self.mode
+        t0 = time.monotonic()
         try:
             w = self.workload(s)
         except (Unavailable, AccelkernError) as exc:
@@ -143,6 +154,10 @@ class Runner:
                     best = m
         finally:
             w.close()
+        best.seconds = time.monotonic() - t0
+        timed = (best.row.samples or 0) * (best.row.mean_ms or 0.0) * 1e-3
+        if n_algos == 1:
+            self.overhead_s = max(self.overhead_s, best.seconds - timed)
         self.emit(best.row)
         key = (best.shape, mode)
         if key not in self.measured or best.tflops > self.measured[key].tflops:

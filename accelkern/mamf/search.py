@@ -64,11 +64,15 @@ class Search:
         """Seconds of the budget the search may still spend."""
         return self.budget.left() - self.reserve_s(self.best)
 
+    def exhausted(self) -> bool:
+        """No measurement fits any more (not even its set-up and warm-up, where the runner has seen them)."""
+        return self.left() <= getattr(self.r, "overhead_s", 0.0)
+
     def _try(self, s, why: str) -> Measured | None:
         key = (s, self.r.mode)
         if key in self.r.measured:
             return self.r.measured[key]
-        if self.left() <= 0:
+        if self.exhausted():
             return None
         with self.budget:
             m = self.r.measure(s, why, rule=self._rule())
@@ -94,7 +98,7 @@ class Search:
 
     def grid(self, cands: Candidates) -> Measured | None:
         for s in cands.shapes:
-            if self.left() <= 0:
+            if self.exhausted():
                 self.stop_reason = "budget spent"
                 return self.best
             self._try(s, "grid")
@@ -119,7 +123,7 @@ class Search:
         return self.best
 
     def _measure(self, c: Candidates, i: int, why: str) -> bool:
-        if self.left() <= 0 or self._dead[i] or i in self._y:
+        if self.exhausted() or self._dead[i] or i in self._y:
             return False
         before = self.calibration.predict(self.model, [i], observed=True) if self._fitted else None
         m = self._try(c.shapes[i], f"{why}; {c.why[i]}")
@@ -167,15 +171,12 @@ class Search:
 
     def _chances(self, pool: np.ndarray, y_best: float):
         """Per shape: the mean, and the calibrated spread and chance to beat the best by more than the noise,
-        of its region (the model's surface, latent) and of the shape itself (with the scatter)."""
-        cal = self.calibration
-        mu, sd_shape = cal.predict(self.model, pool)
-        _, sd_region = self.model.predict(pool)
-        mu = mu + cal.shift() * sd_shape
+        of its region (the model's surface) and of the shape itself (with its scatter)."""
+        mu, sd_region, sd_shape = self.calibration.spreads(self.model, pool)
         thr = y_best + math.log1p(self.noise())
         out = [mu]
         for sd in (sd_region, sd_shape):
-            sd = np.maximum(sd * cal.factor(), 1e-9)
+            sd = np.maximum(sd, 1e-9)
             z = (thr - mu) / sd
             chance = np.zeros(len(z))
             near = z < 9.0              # beyond 9 sd the chance is below 1e-19: not worth an erf
@@ -189,7 +190,7 @@ class Search:
         hot = np.zeros(len(c), dtype=bool)      # candidates with a chance at the last full evaluation
         full = True
         while True:
-            if self.left() <= 0:
+            if self.exhausted():
                 self.stop_reason = "budget spent"
                 return
             idx = np.fromiter(self._y, dtype=np.int64)
