@@ -20,7 +20,8 @@ s is at least 1 and at least the same scale of the leave-one-out misses (early o
 predicted); from then on it is the scale of the last WINDOW misses alone (older ones were made by a model
 since refitted on more shapes), at least NARROW: a model whose last predictions held well within their
 spread has earned a narrower one. A model wrong about the last few shapes must not stop the search:
-`recent_miss()` names an upward miss beyond MISS_Z scaled sd among the last RECENT predictions.
+`recent_miss()` names an upward miss beyond MISS_Z sd (scaled as before it) among the last RECENT
+predictions.
 Units: log throughput and standard deviations.
 """
 from __future__ import annotations
@@ -106,15 +107,18 @@ class Calibration:
         if sd > 0 and math.isfinite(measured) and math.isfinite(mu):
             self.z.append((measured - mu) / sd)
 
-    def widen(self) -> float:
-        """The multiplier (>= 1) for the whole spread: misses beyond what the model said."""
-        if len(self.z) < WINDOW:
-            return max(scale(self.z), scale(self.loo_z))
-        return scale(self.z[-WINDOW:])
+    def widen(self, z=None) -> float:
+        """The multiplier (>= 1) for the whole spread: misses beyond what the model said (`z`: these misses
+        instead of all so far)."""
+        z = self.z if z is None else z
+        if len(z) < WINDOW:
+            return max(scale(z), scale(self.loo_z))
+        return scale(z[-WINDOW:])
 
-    def narrow(self) -> float:
+    def narrow(self, z=None) -> float:
         """The multiplier (NARROW..1) once the last WINDOW predictions held well within their spread."""
-        return scale(self.z[-WINDOW:], lo=NARROW, hi=1.0) if len(self.z) >= WINDOW else 1.0
+        z = self.z if z is None else z
+        return scale(z[-WINDOW:], lo=NARROW, hi=1.0) if len(z) >= WINDOW else 1.0
 
     def factor(self) -> float:
         """The multiplier for the model's spread."""
@@ -129,10 +133,12 @@ class Calibration:
         return mu + self.shift() * full, f * latent, f * full
 
     def recent_miss(self) -> float | None:
-        """The largest upward miss (in widened sd) among the last RECENT predictions if beyond MISS_Z."""
+        """The largest upward miss among the last RECENT predictions, in sd of the spread the model had when
+        they were made (before they widened it), if beyond MISS_Z."""
         if not self.z:
             return None
-        worst = max(self.z[-RECENT:]) / self.factor()
+        before = self.z[:-RECENT]
+        worst = max(self.z[-RECENT:]) / (self.widen(before) * self.narrow(before))
         return worst if worst > MISS_Z else None
 
     def summary(self) -> str:

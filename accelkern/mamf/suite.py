@@ -1,5 +1,5 @@
-"""The validate suite `mamf`: a short guided search per dtype, sized to finish within the suite's share
-(ctx.budget_s), set-up, warm-up and re-measures included."""
+"""The validate suite `mamf`: a short guided search per dtype, finishing within the suite's share
+(ctx.budget_s): mamf's budget bounds a run's wall time, set-up, warm-up and re-measures included."""
 from __future__ import annotations
 
 import time
@@ -9,7 +9,6 @@ from accelkern import torch_backend
 from accelkern.results import Row
 
 CPU_MAX_DIM = 1024       # CPU: small shapes, so one measurement stays well inside a validate share
-SEARCH_SHARE = 0.5       # of a dtype's share: the rest pays warm-up, re-measures and the other mode
 
 
 def validate_rows(ctx) -> Iterator[Row]:
@@ -24,10 +23,9 @@ def validate_rows(ctx) -> Iterator[Row]:
             continue
         share = max(0.5, ctx.time_left() / (len(dtypes) - i))
         t0 = time.monotonic()
-        res = run(dev, ctx.spec, dtype, lambda r: r, budget_s=max(0.2, share * SEARCH_SHARE),
+        res = run(dev, ctx.spec, dtype, lambda r: r, budget_s=share,
                   warmup_s=min(3.0, share * 0.1) if cuda else 0.0, top=2 if cuda else 1, repeats=2 if cuda else 1,
-                  progress=ctx.progress, max_dim=None if cuda else CPU_MAX_DIM,
-                  deadline=t0 + share * SEARCH_SHARE)
+                  progress=ctx.progress, max_dim=None if cuda else CPU_MAX_DIM, deadline=t0 + share)
         if res.winner_tflops is not None:
             yield winner_row(res)
 
