@@ -142,7 +142,7 @@ class Calibration:
         return worst if worst > MISS_Z else None
 
     def summary(self) -> str:
-        spread = f"model spread x{self.factor():.2f}, shape-to-shape {math.sqrt(self.scatter):.1%} upward"
+        spread = f"model spread x{self.factor():.2f}, shape-to-shape scatter {math.sqrt(self.scatter):.1%}"
         if not self.z:
             return spread + " (no prediction checked yet)"
         return (f"{spread}, after {len(self.z)} predictions checked against the measurement (largest miss "

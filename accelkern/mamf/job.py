@@ -119,9 +119,10 @@ def search_and_pick(runner, cands: Candidates, budget: Budget, search: str, top:
     rule = full = getattr(runner, "rule", None)        # replay: no rule, the cost model is fixed
     if plan is not None:
         least = runner.least_s(ranked[0])
-        n, r = wall.counts(plan.left(), least, len(shapes), repeats, others)
+        check = wall.CHECK_CALLS * ranked[0].shape.flops / (ranked[0].tflops * 1e12) if full is not None else 0.0
+        n, r = wall.counts(plan.left(), least, len(shapes), repeats, others, check)
         if full is not None:
-            rule = wall.rule(full, plan.left() / max(n * r + others * r, 1e-9), least)
+            rule = wall.rule(full, (plan.left() - n * check) / max(n * r + others * r, 1e-9), least)
         if (n, r) != (len(shapes), repeats) or rule is not full:
             res.budget_note = (f"--budget: {n} shape(s) re-measured {r} time(s)"
                                + (f", each timed for at most {rule.max_time_s:.2g} s" if rule is not full

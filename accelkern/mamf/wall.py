@@ -22,6 +22,7 @@ from accelkern import timing
 
 WARMUP_SHARE = 0.2     # of the budget, at most, for the warm-up
 POST_SHARE = 0.4       # ... and kept for the re-measures and the other mode
+CHECK_CALLS = 10       # a correctness check (a reference in higher precision) costs about this many calls
 MIN_TIMED_S = 0.02     # the shortest timed part of a shortened rule
 
 
@@ -46,11 +47,13 @@ class WallPlan:
         return min(POST_SHARE * self.budget_s, max(0.0, per_s) * count)
 
 
-def counts(left_s: float, per_s: float, shapes: int, repeats: int, others: int) -> tuple[int, int]:
-    """(shapes, repeats) to re-measure in `left_s` when one measurement takes at least `per_s`, with `others`
-    measurements of the other mode to come for each repeat: fewer shapes first, then fewer repeats."""
+def counts(left_s: float, per_s: float, shapes: int, repeats: int, others: float,
+           check_s: float = 0.0) -> tuple[int, int]:
+    """(shapes, repeats) to re-measure in `left_s` when one measurement takes at least `per_s` and each
+    shape's first also a correctness check of `check_s`, with `others` measurements of the other mode to
+    come for each repeat: fewer shapes first, then fewer repeats."""
     def fits(n: int, r: int) -> bool:
-        return (n * r + others * r) * per_s <= left_s
+        return (n * r + others * r) * per_s + n * check_s <= left_s
     while shapes > 1 and not fits(shapes, repeats):
         shapes -= 1
     while repeats > 1 and not fits(shapes, repeats):
