@@ -1,27 +1,29 @@
 """What an unmeasured shape may really measure, as the search's chances need it: the surface model's
-prediction corrected by what the measured shapes showed, and widened by what its own predictions missed.
+prediction, checked against what it predicted before and widened (or narrowed) until its misses are as
+likely as it says.
 
 The model (accelkern.mamf.model) fits a smooth surface plus a per-shape scatter (the nugget). Part of that
 scatter is measurement noise (the runner reports it: a re-measure would not repeat it; none is reported
 for a mamf-finder log), the rest is real (the library picks another kernel for the next shape, and picks it
-again every time): a shape's chance model is N(prediction, latent variance + scatter less measurement
-variance), its spread scaled as below.
+again every time). Chances use two spreads, both scaled by `factor()`:
+  region  the model's latent spread: how far the surface itself may be from the prediction;
+  shape   the latent spread and the scatter less the measurement variance: a single shape's own luck.
 
-Calibration: before the search measures a shape it predicts it (predict-then-measure), and after, the miss
-z = (measured - predicted) / predicted sd is kept. What counts is how far misses reach upward from their
+Before the search measures a shape it predicts it, and after, the miss z = (measured - predicted) / the
+spread predicted for the measurement is kept. What counts is how far misses reach upward from their
 median: downward outliers (a slower kernel for one shape) are harmless to a search for the top, and the
 median takes out the shift that choosing shapes by their prediction brings (the shapes picked are those
-the model overrates most, so their misses lean downward without the spread being wrong). The spread is
-scaled by the s under which those reaches are as large as a standard normal's:
-mean(min(max(z - median, 0) / s, CAP)^2) = E[min(max(Z, 0), CAP)^2] (winsorized: one shape far above the
-rest says the surface has such shapes, not that every prediction is that far off), with PRIOR pseudo-misses
-of the expected size so one unlucky shape does not double it. Until WINDOW predictions have been checked,
-s is at least 1 and at least the same scale of the leave-one-out misses (early on, before anything was
-predicted); from then on it is the scale of the last WINDOW misses alone (older ones were made by a model
-since refitted on more shapes), at least NARROW: a model whose last predictions held well within their
-spread has earned a narrower one. A model wrong about the last few shapes must not stop the search:
-`recent_miss()` names an upward miss beyond MISS_Z sd (scaled as before it) among the last RECENT
-predictions.
+the model overrates most). The scale s makes those reaches as large as a standard normal's:
+mean(min(max(z - median, 0) / s, CAP)^2) = E[min(max(Z, 0), CAP)^2], winsorized (one shape far above the
+rest says the surface has such shapes, not that every prediction is that far off) and with PRIOR
+pseudo-misses of the expected size (one unlucky shape does not double it).
+  until WINDOW predictions are checked: factor = s of all misses, or of the model's leave-one-out misses
+          if larger (early on, before anything was predicted), at least 1;
+  then:   s of the last WINDOW misses alone (older ones were made by a model since refitted on more shapes),
+          at least NARROW: a model whose last predictions held well within their spread earns a narrower one.
+The median of the last WINDOW misses (shrunk by PRIOR) also shifts the predictions: upward at once, downward
+only once WINDOW predictions are checked. A model wrong about the last few shapes must not stop the search:
+`recent_miss()` names an upward miss beyond MISS_Z sd (as the spread was before it) among the last RECENT.
 Units: log throughput and standard deviations.
 """
 from __future__ import annotations
@@ -33,9 +35,9 @@ import numpy as np
 PRIOR = 3.0        # pseudo-observations of the model's own view (scatter, misses of the expected size)
 WINDOW = 8         # predict-then-measure misses that count
 RECENT = 4         # the last few predictions, judged on their own
-MISS_Z = 2.0       # ... an upward miss beyond this many (widened) sd keeps the search going
+MISS_Z = 2.0       # ... an upward miss beyond this many sd keeps the search going
 CAP = 2.0          # a miss counts at most this many sd (after scaling)
-NARROW = 0.5       # the narrowest the shape-to-shape scatter is scaled
+NARROW = 0.5       # the narrowest the model's spread is scaled
 
 
 def _upper_moment(a: float) -> float:
@@ -69,7 +71,7 @@ def scale(z, lo: float = 1.0, hi: float = 100.0) -> float:
 
 
 class Calibration:
-    """The chance model of unmeasured shapes (`predict`) and the widening of its spread (`factor`)."""
+    """The chances' view of unmeasured shapes (`spreads`) and the scale of the model's spread (`factor`)."""
 
     def __init__(self):
         self.z: list[float] = []

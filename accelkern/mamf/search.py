@@ -5,17 +5,18 @@ Guided, in four steps:
                  shape first, then always the shape farthest from those measured), among well-quantized shapes;
   2. K           for the two leaders after screening, up to VARY_K other K values spread over the range (on
                  a power-capped part K need not help monotonically);
-  3. model       a Gaussian process of log throughput (accelkern.mamf.model) predicts every unmeasured shape;
-                 its spread is widened until the misses of its own predictions are as likely as it says
-                 (accelkern.mamf.calibration), and it includes the shape-to-shape variation the measurements
-                 showed beyond their own noise. The next shape is the one with the largest chance to beat
-                 the best by more than the noise per second of predicted measuring cost;
+  3. model       a Gaussian process of log throughput (accelkern.mamf.model) predicts every unmeasured shape,
+                 checked against its own earlier predictions (accelkern.mamf.calibration), for two chances
+                 to beat the best by more than the noise: its region's (the model's surface) and its own
+                 (with the shape-to-shape scatter the measurements showed beyond their noise). While a
+                 better region is likely, the next shape is the one with the most region chance per second
+                 of predicted measuring cost; after that, the one with the most chance of its own;
   4. neighbours  before the search may stop, the leader's neighbours (the next M, N and K of the set on each
                  side) are measured, again for every new leader: quantization makes the neighbourhood of a
                  winner the likeliest place for a better shape, and it is cheap.
 The noise is the best shape's measured spread (2 standard errors), at least 1%. The search stops
-("converged") when the chance left is small against the price of removing it (accelkern.mamf.stop), or when
-the budget is spent (less what the job keeps for its re-measures).
+("converged") when the chance left is small against the price of removing it (accelkern.mamf.stop) and no
+recent prediction missed upward, or when the budget is spent (less what the job keeps for its re-measures).
 """
 from __future__ import annotations
 
