@@ -3,10 +3,13 @@ found by a model-guided search over wave-aware candidates (or an exhaustive grid
 headline is reproducible; and the same search replayed on recorded surfaces (mamf-finder logs, our JSONL).
 
   candidates  wave-aware shapes from the device's tiles, or the lattice of --m/--n/--k
-  search      grid, and the guided search with its statistical stopping rule (model: the surface model)
+  search      grid, and the guided search (model: the surface model; calibration: how far to trust it;
+              stop: the chance left against the price of removing it)
   runner      one shape measured on the device (cold-cache as mamf-finder v2, sustained), device facts
-  job         the whole run: warm-up, search, top re-measure, the other mode, the headline row
-  replay      a recording as the device (finder_log reads mamf-finder logs); compare: a log beside ours
+  job         the whole run: warm-up, search, top re-measure, the other mode, the headline row (wall: how
+              the run's --budget of wall time is shared)
+  replay      a recording as the device (finder_log reads mamf-finder logs); compare: a log beside ours;
+              simulate: synthetic surfaces to judge the search on
 Times in seconds, throughput in TFLOPS (TOPS for int8), FLOPs = 2*M*N*K.
 """
 from accelkern.errors import Unavailable

@@ -11,8 +11,7 @@ Hyperparameters (length scales along M/N and along K, noise-to-signal ratio) are
 marginal likelihood over a small grid, the signal variance in closed form (profiled). A measurement far
 below what the others predict for it (the library picked a slower kernel, a clock hiccup) gets a hundred
 times the noise variance: the search looks for the top of the surface, and one bad kernel choice must not
-make the whole neighbourhood look uncertain; likewise a shape far below the best counts with more noise
-(1 + (gap / 10%)^2 times), so the fit and its nugget describe the top. Plain numpy; the posterior variance of many candidates is one
+make the whole neighbourhood look uncertain. Plain numpy; the posterior variance of many candidates is one
 matrix product with the inverse Cholesky factor.
 
 The fitted noise (the nugget) holds measurement noise and shape-to-shape variation that is real (the
@@ -30,11 +29,10 @@ LENGTHS_MN = (0.5, 1.0, 2.0, 4.0)       # log2 units: 0.5 = a factor 1.4 in size
 LENGTHS_K = (0.75, 1.5, 3.0)
 NOISE_RATIOS = (0.01, 0.05, 0.25, 1.0)  # noise variance / signal variance
 TREND_PRIOR = (1e4, 1e4, 1e3, 1e3, 1e3)  # prior variances (x signal variance) of the trend coefficients
-OUTLIER_Z = 2.0                          # leave-one-out residual below -1.5 sd: below the envelope
+OUTLIER_Z = 2.0                          # leave-one-out residual below -2 sd: below the envelope
 MAX_OUTLIERS = 0.3
 PASSES = 3
 OUTLIER_WEIGHT = 100.0                   # its noise variance is multiplied by this
-FAR_SCALE = 1e9                          # noise x (1 + (log gap to the best / FAR_SCALE)^2)
 _SQRT5 = math.sqrt(5.0)
 
 
@@ -75,9 +73,6 @@ class SurfaceModel:
         if known and np.array_equal(self.idx[:known], idx[:known]):
             weight[:known] = np.where(self.outlier[:known], OUTLIER_WEIGHT, 1.0)
         self.idx, self.y = idx, y
-        # far below the best the surface is rougher (few tiles, ragged waves, launch overhead) and of no
-        # interest in itself: such shapes count with more noise, so the fit (and its nugget) is the top's
-        self.far = 1.0 + ((y.max() - y) / FAR_SCALE) ** 2
         y = y - self.logq[idx]
         self.offset = float(np.median(y))
         self._yc = y - self.offset
@@ -103,7 +98,7 @@ class SurfaceModel:
             base = self._cache.get((lmn, lk))
             if base is None:
                 base = self._cache[(lmn, lk)] = self._corr(self.idx, self.idx, lmn, lk)
-            noise = (lam + 1e-8) * weight * self.far
+            noise = (lam + 1e-8) * weight
             try:
                 chol = np.linalg.cholesky(base + np.diag(noise))
             except np.linalg.LinAlgError:
@@ -116,7 +111,7 @@ class SurfaceModel:
         if best is None:
             raise np.linalg.LinAlgError("no hyperparameters gave a positive-definite kernel")
         _, self.hyper, chol, self.s2 = best
-        self._noise = (self.hyper[2] + 1e-8) * weight * self.far * self.s2
+        self._noise = (self.hyper[2] + 1e-8) * weight * self.s2
         self.w = np.linalg.inv(chol)                # C^-1 = W^T W
         self.alpha = self.w.T @ (self.w @ self._yc)
 

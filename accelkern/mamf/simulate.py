@@ -10,7 +10,7 @@ cap limits: short calls run at a higher clock. The library's heuristic picks the
 clock, and for some shapes (a fixed, seeded share) a worse one. Each recorded mean carries log-normal noise
 and a few carry a dip (a clock hiccup). Units: seconds, MHz, W, TFLOPS.
 
-Surfaces that are harder than the smooth ones above (each a Part, see SURFACES):
+Harder surfaces (Part fields; JAGGED, NOISY_CAPPED and FLAT_TOP use them, on `sweep()` or `lattice()`):
   jitter    a back end that switches algorithm from shape to shape: a fixed log-normal factor per shape,
             up as well as down, part of the true throughput (re-measuring gives it again);
   ceiling   a flat top: throughput saturates softly at this many TFLOPS (a power or bandwidth limit), so
