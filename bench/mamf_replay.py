@@ -111,8 +111,8 @@ def main(recordings, seeds, jobs, groups, out, dry_run):
             continue
         limit = 0.25 if group == "recorded" else GROUPS[group][2]
         cheap = sum(r["cost_share"] <= limit for r in rs)
-        line = f"{group:<20} {len(rs):>3}: cost {min(r['cost_share'] for r in rs):.3%}..{max(r['cost_share'] for r in rs):.3%}" \
-               f" ({cheap}/{len(rs)} <= {limit:.0%})"
+        costs = [r["cost_share"] for r in rs]
+        line = f"{group:<20} {len(rs):>3}: cost {min(costs):.3%}..{max(costs):.3%} ({cheap}/{len(rs)} <= {limit:.0%})"
         for share in ("true_share", "recorded_share") if group != "recorded" else ("recorded_share",):
             ok = sum(r[share] >= 0.99 for r in rs)
             line += (f"; {share.split('_')[0]} {min(r[share] for r in rs):.2%}..{max(r[share] for r in rs):.2%}"

@@ -1,11 +1,12 @@
 """Replay: a recorded throughput surface (a mamf-finder log or an accelkern mamf JSONL) as the device the
 search runs on, so the search can be judged and tuned on a CPU.
 
-A replayed measurement returns the recorded mean TFLOPS of that shape; a shape the recording lacks is not
-available (with ranges the search never asks for one). A recording made by accelkern.mamf.simulate also
-knows its noise, so a re-measure there draws it afresh, as on a device; a log can only repeat its value. Cost model: measuring a shape costs CALLS = 100
-calls at its recorded mean throughput, 100 x 2MNK / TFLOPS seconds, each time it is measured (re-measures
-included); the full lattice's cost is that sum over every recorded shape.
+A replayed measurement returns the recorded mean TFLOPS of that shape (and the spread our JSONL records);
+a shape the recording lacks is not available (with ranges the search never asks for one). A recording made
+by accelkern.mamf.simulate also knows its noise, so a re-measure there draws it afresh, as on a device; a
+log can only repeat its value. Cost model: measuring a shape costs CALLS = 100 calls at its recorded mean
+throughput, 100 x 2MNK / TFLOPS seconds, each time it is measured (re-measures included); the full
+lattice's cost is that sum over every recorded shape.
 """
 from __future__ import annotations
 
