@@ -2,13 +2,17 @@
 # One command for a GPU machine, built for a short window (15 minutes including start-up and the build):
 #   scripts/device_check.sh                   the default profile, within DEVICE_CHECK_LIMIT seconds (default 420)
 #   scripts/device_check.sh quick             one verdict of each family in <= 240 s
-#   scripts/device_check.sh build mamf_grid   only these sections, in this order
+#   scripts/device_check.sh build mamf_grid   only these sections, in this order (tests_extended: the long
+#                                             GPU test grids, for a second window)
 #   scripts/device_check.sh --dry-run [...]   on any machine, no GPU: every command line the run would use is
 #                                             parsed (ACCELKERN_DRY_RUN=1), section names checked, limits added up
 # Order (by value): preflight, build, smoke, info, gemm, mamf, peak, hbm, waves, tests, report, verdicts.
 # Each section has a limit; a profile's limits add up to what its deadline holds. $OUT gets summary.txt,
 # info.json, the report and device_check.tgz (every log and JSONL) after EVERY section, so a kill keeps
 # what finished. Exit code: 0 every section ok, 1 a section failed, 3 no usable GPU (found before building).
+# Test sections (smoke, tests, tests_extended) fit by construction: every GPU test declares its seconds in
+# tests/gpu_costs.py, the dry run adds them up against the section's limit, and on the GPU pytest runs
+# them most valuable first under a deadline (tests/gpu_plan.py), reporting the rest as not reached.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,9 +23,9 @@ DRY=0
 if [ "${1:-}" = "--dry-run" ]; then DRY=1; shift; fi
 
 declare -A LIMIT=(
-  [preflight]=15 [build]=120 [smoke]=45 [info]=10 [gemm]=45 [mamf]=45 [peak]=30 [hbm]=30 [waves]=25
-  [tests]=40 [report]=10 [verdicts]=5
-  [gemm_quick]=20 [peak_quick]=20 [hbm_quick]=15 [mamf_quick]=15 [waves_quick]=10
+  [preflight]=15 [build]=120 [smoke]=35 [info]=10 [gemm]=45 [mamf]=45 [peak]=30 [hbm]=30 [waves]=25
+  [tests]=50 [report]=10 [verdicts]=5
+  [gemm_quick]=18 [peak_quick]=20 [hbm_quick]=15 [mamf_quick]=15 [waves_quick]=10
   [mamf_grid]=240 [tests_extended]=240
 )
 DEFAULT=(preflight build smoke info gemm mamf peak hbm waves tests report verdicts)
@@ -33,7 +37,7 @@ elif [ "$1" = preflight ]; then SECTIONS=("$@"); PROFILE=custom; DEF_LIMIT=420
 else SECTIONS=(preflight "$@"); PROFILE=custom; DEF_LIMIT=420
 fi
 TOTAL=${DEVICE_CHECK_LIMIT:-$DEF_LIMIT}
-if [ "$PROFILE" = quick ]; then LIMIT[build]=110; LIMIT[smoke]=30; fi
+if [ "$PROFILE" = quick ]; then LIMIT[build]=110; LIMIT[smoke]=32; fi
 
 for s in "${SECTIONS[@]}"; do
   if [ -z "${LIMIT[$s]:-}" ]; then

@@ -749,8 +749,11 @@ def test_bench_hbm_table_on_cpu_and_dry_run(tmp_path, monkeypatch):
     b = _bench("hbm_table")
     r = CliRunner().invoke(b.main, ["--device", "cpu", "--size", "256KiB", "--time", "0.05", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    assert "| copy |" in r.output.replace("  ", " ") or "copy" in r.output
-    assert (tmp_path / "hbm.md").read_text() in r.output
+    table = (tmp_path / "hbm.md").read_text()
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines() if line.startswith("| ")]
+    assert cells[0][:2] == ["kernel", "size"] and [c[0] for c in cells[1:]] == ["copy", "read", "write", "triad"]
+    assert all(c[1] == "256 KiB" and c[cells[0].index("ok")] == "yes" for c in cells[1:]), table
+    assert table in r.output
     r = CliRunner().invoke(b.main, ["--dry-run", "--out", str(tmp_path / "d")])
     assert r.exit_code == 0 and "dry run: accelkern hbm: options ok" in r.output and not (tmp_path / "d").exists()
     assert "ACCELKERN_DRY_RUN" not in os.environ
@@ -764,7 +767,13 @@ def test_bench_hbm_sweep_on_cpu_prints_verdicts_and_dry_run(tmp_path):
                                     "--sweep-max", "512KiB", "--steps", "1", "--time", "0.1", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     verdict = [l for l in r.output.splitlines() if l.startswith("verdict hbm_sweep read: ")]
-    assert len(verdict) == 1 and ("NONE" in verdict[0] or "PASS" in verdict[0] or "FAIL" in verdict[0])
+    # two sizes are fewer than a transition needs: the verdict is NONE and counts the settled rows it was given
+    from accelkern.memory.sweep import MIN_TRANSITION_POINTS
+    assert MIN_TRANSITION_POINTS > 2
+    _h, rows = read_jsonl(str(tmp_path / "hbm_sweep.jsonl"))
+    settled = sum(x.config["timing_settled"] is True for x in rows)
+    assert len(rows) == 2 and verdict == [f"verdict hbm_sweep read: NONE (no transition derived; {settled} of 2 "
+                                          "sizes settled)"], r.output
     r = CliRunner().invoke(b.main, ["--dry-run", "--kernel", "read,copy", "--out", str(tmp_path / "d")])
     assert r.exit_code == 0 and "options ok" in r.output and "verdict" not in r.output
     r = CliRunner().invoke(b.main, ["--dry-run", "--kernel", "ce"])
@@ -1138,7 +1147,7 @@ def test_gpu_kernels_do_not_spill():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("kernel", ["ce", "h2d", "d2h", "torch"])
+@pytest.mark.parametrize("kernel", [pytest.param("ce", marks=pytest.mark.smoke), "h2d", "d2h", "torch"])
 def test_gpu_transfers_bit_exact(kernel):
     info = _cuda_info()
     for n in (1, 4099, (1 << 20) + 3):

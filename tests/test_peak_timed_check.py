@@ -150,7 +150,7 @@ def test_timed_words_that_are_not_the_checked_launch_fail():
     r = tc.check_timed_launch(L, 2)
     assert not r.ok and "timed words of 192 of 192 units are not the XOR" in r.what
     L.out[:64] = -1                                                      # or the first CTA never stored
-    fake.peak_simt(L.kernel.op, 4, 3, 64, 2, False, None, L.out[64:])
+    fake.peak_simt(L.kernel.op, 4, 2, 64, 2, False, None, L.out[64:])
     r = tc.check_timed_launch(L, 2)
     assert not r.ok and "timed words of 64 of 192 units" in r.what and "(first: 0)" in r.what
 
