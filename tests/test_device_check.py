@@ -27,6 +27,25 @@ def test_dry_run_parses_every_command_line_and_the_limits_add_up():
     summary = lines[-1]
     assert "0 problem(s)" in summary and ("of 420 s" in summary if not profile else "of 240 s" in summary)
     assert sum(ln.startswith("ok") for ln in lines) >= (12 if not profile else 7)
+    tests = [ln for ln in lines if "-m 'gpu and" in ln]
+    assert len(tests) == 2 and all("within its" in ln for ln in tests), tests   # smoke and tests fit
+    smoke = next(ln for ln in tests if "'gpu and smoke'" in ln)
+    n = int(smoke.split("': ")[1].split()[0])
+    assert n >= 20
+
+
+def test_dry_run_fails_a_section_whose_tests_cannot_fit(tmp_path):
+    for d in ("scripts", "tests", "bench"):
+        shutil.copytree(os.path.join(ROOT, d), tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
+    costs = tmp_path / "tests" / "gpu_costs.py"
+    text = costs.read_text()
+    assert "SECTION_OVERHEAD_S = 6.0" in text
+    costs.write_text(text.replace("SECTION_OVERHEAD_S = 6.0", "SECTION_OVERHEAD_S = 60.0"))
+    r = _run("--dry-run", "smoke", script=str(tmp_path / "scripts" / "device_check.sh"),
+             env={"PYTHONPATH": ROOT})
+    assert r.returncode == 1, r.stdout + r.stderr
+    bad = [ln for ln in r.stdout.splitlines() if ln.startswith("FAIL")]
+    assert len(bad) == 1 and "smoke" in bad[0] and "+ 60 s start-up OVER its 35 s" in bad[0], r.stdout
 
 
 def test_dry_run_fails_on_a_planted_bad_flag(tmp_path):
