@@ -17,6 +17,9 @@ def cuda_probe():
 
 
 def pytest_collection_modifyitems(config, items):
+    config._cuda_broken = None
+    if not any("gpu" in item.keywords for item in items):
+        return          # nothing to decide: a run without GPU tests does not pay for importing torch
     try:
         usable, broken = cuda_probe(), None
     except Exception as exc:  # every failure other than a plain "no CUDA" becomes an error of each GPU test
