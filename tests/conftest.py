@@ -16,6 +16,7 @@ def cuda_probe():
         return torch.cuda.is_available()
 
 
+@pytest.hookimpl(trylast=True)   # after -m deselected: only the GPU tests that will run ask for CUDA
 def pytest_collection_modifyitems(config, items):
     config._cuda_broken = None
     if not any("gpu" in item.keywords for item in items):
