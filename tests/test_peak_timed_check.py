@@ -174,3 +174,33 @@ def test_mma_and_wgmma_timing_operands_return_to_c():
         ks = r["A"].shape[1] // P.K_STEPS
         total = sum(r["A"][:, s * ks:(s + 1) * ks] @ r["B"][:, s * ks:(s + 1) * ks].T for s in range(P.K_STEPS))
         assert torch.equal(total, torch.zeros_like(r["C"])), k.op
+
+
+def test_the_drift_bound_is_one_ulp_of_the_largest_partial_sum_per_step():
+    assert tc.drift_bound(SIMT["fp32"], simt_operands(SIMT["fp32"], 4).ref, 10**6) == 0.0
+    s8 = next(k for k in P.MMA_KERNELS if k.op == "s8.s32")
+    assert tc.drift_bound(s8, mma_operands(s8, timing_mode=True).ref, 10**6) == 0.0
+    bf = next(k for k in P.MMA_KERNELS if k.op == "bf16.f32")
+    r = mma_operands(bf, timing_mode=True).ref
+    largest = float((r["C"].abs() + (r["A"] @ r["B0"]).abs()).max())
+    assert tc.drift_bound(bf, r, 800) == pytest.approx(800 * 2.0**-23 * largest)
+    f16 = next(k for k in P.MMA_KERNELS if k.op == "f16.f16")
+    assert tc.drift_bound(f16, mma_operands(f16, timing_mode=True).ref, 1) > 2.0**-10
+    e4 = next(k for k in P.WGMMA_KERNELS if k.op == "e4m3")
+    w = wgmma_operands(e4, 64, "sw128", timing_mode=True).ref
+    ks = w["A"].shape[1] // 4
+    part = w["C"].abs() + (w["A"][:, :ks] @ w["B"][:, :ks].T).abs() + (w["A"][:, ks:2 * ks] @ w["B"][:, ks:2 * ks].T).abs()
+    assert tc.drift_bound(e4, w, 4000) == pytest.approx(4000 * 2.0**-13 * float(part.max()))
+
+
+def test_judge_widens_the_table_tolerance_to_the_bound_only():
+    bf = next(k for k in P.MMA_KERNELS if k.op == "bf16.f32")
+    want = torch.ones(4, 4, dtype=torch.float64)
+    got = want.clone()
+    got[2, 2] += 0.2
+    assert tc.judge(bf, got, want) == (False, pytest.approx(0.2), 5e-2)
+    ok, err, tol = tc.judge(bf, got, want, bound=0.3)
+    assert ok and tol == pytest.approx(0.3)
+    assert tc.judge(bf, got, want, bound=0.01)[2] == 5e-2           # a smaller bound leaves the table's
+    got[0, 0] = float("nan")
+    assert tc.judge(bf, got, want, bound=1e9)[0] is False            # never a NaN
