@@ -99,3 +99,20 @@ def test_memory_row_both_conventions_and_percent_of_theoretical():
     cpu = Row(suite="hbm", name="copy", bytes_read=1e9, bytes_written=0)
     figures.memory_row(cpu, _meas([1.0]), CPU, SPEC)
     assert cpu.spec_value is None and cpu.theoretical_value is None and cpu.value == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("read,written,both,one", [(None, 2 ** 30, 1.073741824, 1.073741824),
+                                                   (2 ** 30, None, 1.073741824, 1.073741824),
+                                                   (3 * 2 ** 29, 2 ** 29, 2.147483648, 1.610612736)])
+def test_memory_row_counts_a_missing_direction_as_nothing(read, written, both, one):
+    """A read-only or write-only kernel leaves the other direction unset: it moves 0 bytes that way, and the
+    one-direction figure is the larger of the two."""
+    row = Row(suite="hbm", name="k", bytes_read=read, bytes_written=written)
+    figures.memory_row(row, _meas([1e-3]), GPU, SPEC)
+    assert row.value == pytest.approx(both, rel=1e-12) and row.one_direction == pytest.approx(one, rel=1e-12)
+
+
+def test_memory_row_on_a_cpu_takes_no_gpu_datasheet():
+    row = Row(suite="hbm", name="copy", bytes_read=10 ** 9, bytes_written=10 ** 9)
+    figures.memory_row(row, _meas([1.0]), CPU, SPEC)
+    assert row.spec_value is None and row.pct_of_spec is None and row.value == pytest.approx(2e-3)

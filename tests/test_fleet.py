@@ -343,9 +343,6 @@ def _one_rank_fleet_facts(rows, returncode, stderr):
     assert {(r.suite, r.name) for r in rows if r.config["flagged"]} == expected, \
         [(r.suite, r.name, r.pct_of_spec, r.config["flag_reason"]) for r in rows]
     assert returncode == (1 if expected else 0), stderr[-3000:]
-    for r in rows:                                     # the median of one rank is that rank's own value
-        if r.status == "ok" and r.correct is not False and r.value:
-            assert r.config["fleet_median"] == r.value and r.config["ratio_to_median"] == 1.0
 
 
 @pytest.mark.gpu
