@@ -120,6 +120,21 @@ def pytest_runtest_setup(item):
         pytest.skip(f"{NOT_REACHED} ({cost:g} s declared, {max(left, 0):.1f} s left)")
 
 
+def _timeout_plugin(config) -> bool:
+    return config.pluginmanager.hasplugin("timeout")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With pytest-timeout installed, the time left to the deadline becomes the test's timeout marker
+    (read by pytest-timeout's own wrapper, which runs inside this one)."""
+    left = seconds_left(item.config) if _timeout_plugin(item.config) else None
+    if left is not None and left > 0:
+        configured = item.config.getoption("--timeout", None) or 0
+        item.add_marker(pytest.mark.timeout(min(configured, left) if configured else left, method="signal"))
+    yield
+
+
 class PastLimit(Exception):
     """A test still running at --timeout or at the section's deadline."""
 
@@ -129,7 +144,10 @@ def pytest_runtest_call(item):
     """One SIGALRM for both limits: --timeout (when pytest-timeout is not installed) and the deadline, so a
     hung or slow test fails and pytest still ends and writes its report; a hang inside C code that the
     signal cannot interrupt gets its stacks dumped 30 s later."""
-    timeout = 0 if _HAVE_TIMEOUT_PLUGIN else (item.config.getoption("--timeout") or 0)
+    if _timeout_plugin(item.config):   # pytest-timeout owns SIGALRM then: the deadline reaches it as a marker
+        yield
+        return
+    timeout = item.config.getoption("--timeout") or 0
     left = seconds_left(item.config)
     limits = [(timeout, f"ran longer than --timeout={timeout:g} s")] if timeout else []
     if left is not None:
