@@ -103,7 +103,8 @@ def test_memory_row_both_conventions_and_percent_of_theoretical():
 
 @pytest.mark.parametrize("read,written,both,one", [(None, 2 ** 30, 1.073741824, 1.073741824),
                                                    (2 ** 30, None, 1.073741824, 1.073741824),
-                                                   (3 * 2 ** 29, 2 ** 29, 2.147483648, 1.610612736)])
+                                                   (3 * 2 ** 29, 2 ** 29, 2.147483648, 1.610612736),
+                                                   (None, None, 0.0, 0.0)])
 def test_memory_row_counts_a_missing_direction_as_nothing(read, written, both, one):
     """A read-only or write-only kernel leaves the other direction unset: it moves 0 bytes that way, and the
     one-direction figure is the larger of the two."""
