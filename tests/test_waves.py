@@ -63,6 +63,38 @@ def test_occupancy_matches_the_toolkit_calculator():
     assert checked > 15000
 
 
+def _toolkit_rows(C, cc):
+    """cuda_occupancy.h's answers for one architecture over the recorded grid (tests/data/occupancy_calc.json)."""
+    sm = wv.SmLimits.for_cc(cc)
+    dev = {"cc_major": cc[0], "cc_minor": cc[1], "max_threads_per_block": sm.max_threads_per_block,
+           "max_threads_per_sm": sm.max_threads_per_sm, "regs_per_block": sm.regs_per_block,
+           "regs_per_sm": sm.regs_per_sm, "smem_per_block": sm.smem_per_block, "smem_per_sm": sm.smem_per_sm,
+           "smem_per_block_optin": sm.smem_per_block_optin, "reserved_smem_per_block": 1024}
+    rows = []
+    for threads, regs, dyn, static, carve in itertools.product((32, 96, 256, 1024), (0, 33, 128, 255),
+                                                               (0, 1, 49152, 100000, 163840, 232448), (0, 4096),
+                                                               (-1, 0, 50, 100)):
+        if dyn + static > sm.smem_per_block_optin:
+            continue
+        ref = C.waves_occupancy_calc({**dev, "threads_per_cta": threads, "regs_per_thread": regs,
+                                      "static_smem": static, "dynamic_smem": dyn,
+                                      "max_dynamic_smem": sm.smem_per_block_optin - static,
+                                      "carveout_percent": carve})
+        assert ref["error"] == 0
+        rows.append([threads, regs, dyn, static, carve, ref["ctas_per_sm"], ref["limit_warps"], ref["limit_regs"],
+                     ref["limit_smem"], ref["limit_blocks"], ref["allocated_smem_per_cta"]])
+    return rows
+
+
+def test_recorded_occupancy_table_is_the_toolkit_calculators():
+    """The table the fast model test reads is what the live calculator answers today, for every architecture."""
+    C = _calc()
+    with open(os.path.join(os.path.dirname(__file__), "data", "occupancy_calc.json")) as f:
+        cases = json.load(f)["cases"]
+    for key, rows in cases.items():
+        assert _toolkit_rows(C, tuple(int(x) for x in key.split("."))) == rows, key
+
+
 # ---- shape suggestions -----------------------------------------------------------------------------
 
 # ---- sweep values: the one range convention (STOP excluded) ----------------------------------------

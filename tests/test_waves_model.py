@@ -1,6 +1,8 @@
 """The tile/wave model without a GPU or the extension: tiles and waves (hand-computed cases), occupancy
 arithmetic, shape suggestions, cuBLASLt algorithm -> launch, and the staircase's fit and step checks."""
+import json
 import math
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -232,3 +234,26 @@ def test_step_checks_fail_when_steps_sit_elsewhere():
     pts = _stairs(264, step_every=132)
     steps = wv.check_steps(pts, wv.fit_staircase(pts, 264))
     assert steps and not any(s.ok for s in steps)
+
+
+# ---- occupancy on every architecture, against the toolkit's calculator (recorded) ------------------
+
+def test_occupancy_agrees_with_the_recorded_toolkit_calculator_on_every_architecture():
+    """tests/data/occupancy_calc.json holds cuda_occupancy.h's answers for sm_80 .. sm_120 over threads,
+    registers, static and dynamic shared memory and carveouts (tests/test_waves.py keeps it equal to a live
+    calculator); the model must give the same CTAs per SM, every limit, and the allocated shared memory."""
+    with open(os.path.join(os.path.dirname(__file__), "data", "occupancy_calc.json")) as f:
+        doc = json.load(f)
+    assert set(doc["cases"]) == {f"{a}.{b}" for a, b in wv._SMEM_PER_SM}
+    checked = 0
+    for key, rows in doc["cases"].items():
+        sm = wv.SmLimits.for_cc(tuple(int(x) for x in key.split(".")))
+        for threads, regs, dyn, static, carve, ctas, lw, lr, ls, lb, alloc in rows:
+            got = wv.occupancy(wv.CtaResources(threads, regs, static, dyn), sm, None if carve < 0 else carve)
+            where = f"sm {key} threads {threads} regs {regs} dyn {dyn} static {static} carveout {carve}"
+            limits = (got.limits["warps"], got.limits["registers"], got.limits["shared_memory"], got.limits["blocks"])
+            assert (got.ctas_per_sm, limits) == (ctas, (lw, lr, ls, lb)), where
+            if ctas:
+                assert got.allocated_smem_per_cta == alloc, where
+            checked += 1
+    assert checked == sum(len(r) for r in doc["cases"].values()) > 4000
