@@ -257,3 +257,226 @@ def test_occupancy_agrees_with_the_recorded_toolkit_calculator_on_every_architec
                 assert got.allocated_smem_per_cta == alloc, where
             checked += 1
     assert checked == sum(len(r) for r in doc["cases"].values()) > 4000
+
+
+# ---- every function's edges, words and fields (mutation testing found these unasserted) -------------
+
+def test_parse_pair_forms_and_message():
+    assert wv.parse_pair("128x256", "--tile") == (128, 256)
+    assert wv.parse_pair("64*32", "--tile") == (64, 32) and wv.parse_pair(" 2X 3 ", "--c") == (2, 3)
+    for bad in ("128", "0x5", "5x0", "axb", "1x2x3", "-1x4", ""):
+        with pytest.raises(AccelkernError, match=rf"^--tile '{bad}' not understood; use AxB with positive "
+                                                 r"integers, e.g. 128x256$"):
+            wv.parse_pair(bad, "--tile")
+
+
+def test_sm_limits_per_architecture():
+    for cc, blocks, smem, threads in (((8, 0), 32, 167936, 2048), ((8, 6), 16, 102400, 1536),
+                                      ((8, 7), 16, 167936, 2048), ((8, 9), 24, 102400, 1536),
+                                      ((9, 0), 32, 233472, 2048), ((10, 0), 32, 233472, 2048),
+                                      ((10, 3), 32, 233472, 2048), ((12, 0), 24, 102400, 1536)):
+        sm = wv.SmLimits.for_cc(cc)
+        assert (sm.cc, sm.max_blocks_per_sm, sm.smem_per_sm, sm.smem_per_block_optin, sm.max_threads_per_sm) == \
+            (cc, blocks, smem, smem - 1024, threads)
+    with pytest.raises(AccelkernError, match=r"^no built-in SM limits for compute capability 7\.5; known: 8\.0, "
+                                             r"8\.6, 8\.7, 8\.9, 9\.0, 10\.0, 10\.3, 12\.0$"):
+        wv.SmLimits.for_cc([7, 5])
+    assert wv.SmLimits() == wv.SmLimits.for_cc((9, 0))
+
+
+def test_sm_limits_from_a_device_prefer_the_driver_then_the_info_then_the_architecture():
+    info = SimpleNamespace(compute_capability=(8, 0), regs_per_sm=11, max_threads_per_sm=1024, max_blocks_per_sm=None,
+                           smem_per_sm_bytes=None, smem_per_block_optin_bytes=99000,
+                           attrs={"regs_per_sm": 32768, "smem_per_sm_bytes": 100000, "regs_per_block": 1000,
+                                  "max_threads_per_block": 512, "smem_per_block_bytes": 40000, "warp_size": 16})
+    sm = wv.SmLimits.from_device(info)
+    assert (sm.cc, sm.regs_per_sm, sm.max_threads_per_sm, sm.max_blocks_per_sm, sm.smem_per_sm) == \
+        ((8, 0), 32768, 1024, 32, 100000)
+    assert (sm.smem_per_block_optin, sm.regs_per_block, sm.max_threads_per_block, sm.smem_per_block,
+            sm.warp_size) == (99000, 1000, 512, 40000, 16)
+    bare = SimpleNamespace(compute_capability=None, regs_per_sm=None, max_threads_per_sm=None, max_blocks_per_sm=7,
+                           smem_per_sm_bytes=5000, smem_per_block_optin_bytes=None, attrs=None)
+    sm = wv.SmLimits.from_device(bare)
+    assert (sm.cc, sm.regs_per_sm, sm.max_blocks_per_sm, sm.smem_per_sm, sm.smem_per_block_optin) == \
+        ((9, 0), 65536, 7, 5000, 232448)
+    odd = SimpleNamespace(**{**vars(bare), "compute_capability": (7, 5), "max_blocks_per_sm": None,
+                             "smem_per_sm_bytes": None})
+    assert wv.SmLimits.from_device(odd) == wv.SmLimits(cc=(7, 5))
+
+
+def test_carveout_levels_preferences_and_overrides():
+    h = wv.SmLimits.for_cc((9, 0))
+    assert h.carveout_bytes(1000, None) == 228 * 1024 == h.carveout_bytes(1000, -1)
+    assert h.carveout_bytes(1000, 100) == 228 * 1024
+    assert h.carveout_bytes(1000, 50) == 132 * 1024           # 116736 B aligned up to 132 KiB
+    assert h.carveout_bytes(1000, 0) == 8 * 1024              # 0 is a level; below the need: the smallest fitting
+    assert h.carveout_bytes(64 * 1024, 0) == 64 * 1024 and h.carveout_bytes(64 * 1024 + 1, 10) == 100 * 1024
+    assert h.carveout_bytes(300000, 100) == 0                 # more than the largest carveout
+    assert h.carveout_bytes(1000, 150) == h.smem_per_sm        # a preference past the top: the whole SM
+    plain = wv.SmLimits(cc=(7, 5))                             # no carveout table: sizes are taken as they come
+    assert plain.carveout_bytes(1000, None) == plain.smem_per_sm
+    assert plain.carveout_bytes(1000, 50) == plain.smem_per_sm // 2
+    assert plain.carveout_bytes(200000, 50) == 200000
+
+
+def test_occupancy_errors_barriers_and_explanation():
+    with pytest.raises(AccelkernError, match="^a CTA needs at least one thread$"):
+        wv.occupancy(wv.CtaResources(0))
+    occ = wv.occupancy(wv.CtaResources(256, 128), H100)
+    assert occ.ctas_per_sm == 2 and occ.limiting == ("registers",)
+    assert occ.limits == {"warps": 8, "registers": 2, "shared_memory": 228, "blocks": 32, "barriers": 64}
+    assert occ.allocated_regs_per_cta == 128 * 256 and occ.allocated_smem_per_cta == 1024
+    assert occ.explain() == ("2 CTA(s)/SM, limited by registers (warps 8, registers 2, shared_memory 228, blocks 32, "
+                             "barriers 64)")
+    a100 = wv.occupancy(wv.CtaResources(256, 128), wv.SmLimits.for_cc((8, 0)))
+    assert "barriers" not in a100.limits and a100.ctas_per_sm == 2
+    assert wv.occupancy(wv.CtaResources(32, 0), H100).limits["registers"] == 2**31 - 1
+    assert wv.occupancy(wv.CtaResources(32, 257), H100).limits["registers"] == 0
+    tie = wv.occupancy(wv.CtaResources(1024, 32), H100)
+    assert tie.ctas_per_sm == 2 and tie.limiting == ("warps", "registers")
+    assert "shared_memory" not in wv.Occupancy(0, {"shared_memory": 2**31 - 1}, (), 0, 0).explain()
+
+
+def test_smem_for_ctas_per_sm_messages():
+    with pytest.raises(AccelkernError, match=r"^cannot make 0 CTA\(s\) fit per SM: without shared memory this "
+                                             r"kernel fits 32 \(32 CTA\(s\)/SM, limited by blocks "):
+        wv.smem_for_ctas_per_sm(0, wv.CtaResources(32, 14), H100)
+    with pytest.raises(AccelkernError, match=r"allowed 1\.\.32$"):
+        wv.smem_for_ctas_per_sm(33, wv.CtaResources(32, 14), H100)
+    assert wv.smem_for_ctas_per_sm(1, wv.CtaResources(32, 14, max_dynamic_smem=200 * 1024), H100) % 128 == 0
+
+
+def test_launch_fields_and_messages():
+    L = wv.Launch(128, 256, 132, cluster_m=2, cluster_n=2)
+    assert L.tile == "128x256" and L.cluster_size == 4 and L.resident_ctas == 132
+    for field, text in (("tile_n", "tile-n"), ("sms", "sms"), ("ctas_per_sm", "ctas-per-sm"), ("split_k", "split-k"),
+                        ("batch", "batch"), ("cluster_m", "cluster-m"), ("cluster_n", "cluster-n")):
+        kw = {"tile_m": 128, "tile_n": 256, "sms": 132, field: 0}
+        with pytest.raises(AccelkernError, match=rf"^{text} must be >= 1 \(got 0\)$"):
+            wv.Launch(**kw)
+    with pytest.raises(AccelkernError, match=r"^GPC sizes \(66, 60\) add up to 126, not 132 SMs$"):
+        wv.Launch(128, 256, 132, gpc_sms=(66, 60))
+    assert wv.Launch(128, 256, 132, gpc_sms=(66, 66)).resident_ctas == 132
+    with pytest.raises(AccelkernError, match=r"^a 4x1 cluster does not fit on this GPU \(2 SMs x 1 CTA/SM\)$"):
+        wv.analyze(128, 128, 128, wv.Launch(64, 64, 2, cluster_m=4))
+
+
+def test_analysis_summary_fields():
+    a = wv.analyze(1000, 600, 300, wv.Launch(128, 256, 10, ctas_per_sm=2, split_k=2, cluster_m=2))
+    d = a.summary()
+    assert "launch" not in d
+    assert (d["tiles_m"], d["tiles_n"], d["tiles"], d["ctas"], d["resident"]) == (8, 3, 48, 48, 20)
+    assert (d["tile"], d["sms"], d["ctas_per_sm"], d["split_k"], d["cluster"]) == ("128x256", 10, 2, 2, "2x1")
+    assert (d["full_waves"], d["last_wave_ctas"], d["k_per_split"]) == (3, 8, 150)
+    assert d["waves"] == 2.4 and d["wave_efficiency"] == 0.8 and d["last_wave_fill"] == 0.4
+    assert d["efficiency"] == a.efficiency == pytest.approx((1000 * 600) / (1024 * 768) * 0.8)
+
+
+def test_describe_says_every_number():
+    assert wv.describe(wv.analyze(8192, 1408, 8192, wv.Launch(128, 256, 132))) == [
+        "tiles       ceil(8192/128) x ceil(1408/256) = 64 x 6 = 384 tiles",
+        "padding     M 8192 -> 8192, N 1408 -> 1536: 91.7% of the computed tile area is useful (8.3% wasted)",
+        "resident    132 SMs x 1 CTA/SM = 132 CTAs at once",
+        "waves       384 / 132 = 2.91 -> 3 wave(s); last wave 91% full (120 of 132 CTAs)",
+        "efficiency  tile 91.7% x wave 97.0% = 88.9% of the busy machine's tile work is useful"]
+    lines = wv.describe(wv.analyze(300, 200, 64, wv.Launch(128, 128, 4, 2, split_k=2, batch=3, cluster_m=2,
+                                                            persistent=True)))
+    assert lines[0] == ("tiles       ceil(300/128) x ceil(200/128) x split-K 2 x batch 3 = 3 x 2 x 6 = 36 tiles "
+                        "(48 CTAs with whole 2x1 clusters)")
+    assert lines[2] == "resident    4 SMs x 2 CTA/SM in 2x1 clusters = 8 CTAs at once"
+    assert lines[3] == ("waves       48 / 8 = 6.00 -> 6 wave(s); last wave 100% full (8 of 8 CTAs); persistent: the "
+                        "busiest CTA does 6 tiles")
+
+
+def test_predictions_need_a_peak_and_fits_need_data():
+    a = wv.analyze(128, 128, 128, wv.Launch(128, 128, 1))
+    for bad in (None, 0, -1):
+        with pytest.raises(AccelkernError, match="^a peak in TFLOPS > 0 is needed to turn waves into time$"):
+            wv.per_wave_seconds(a, bad)
+    assert wv.tflops(3e12, 1.5) == 2.0
+    with pytest.raises(AccelkernError, match="^cannot fit the per-wave time: no positive measurements$"):
+        wv.fit_scale([1.0, 2.0], [0.0, 0.0])
+    with pytest.raises(AccelkernError):
+        wv.fit_scale([0.0], [1.0])
+    assert wv.fit_affine([1.0, 2.0], [3.0, 5.0]) == (pytest.approx(13 / 5), 0.0)      # two points: no intercept
+    assert wv.fit_affine([1.0, 1.0, 1.0], [2.0, 2.0, 2.0]) == (2.0, 0.0)             # one distinct point
+    a_, b_ = wv.fit_affine([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])                          # falling: no line with a > 0
+    assert b_ == 0.0 and a_ == pytest.approx(10 / 14)
+    assert wv.fit_affine([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]) == (pytest.approx(1.0), pytest.approx(1.0))
+    with pytest.raises(ValueError, match="^series of different lengths$"):
+        wv.pearson([1, 2, 3], [1, 2])
+    assert wv.pearson([1, 2, 3], [5, 5, 5]) is None and wv.pearson([3, 3, 3], [1, 2, 3]) is None
+    assert wv.pearson([1, 2, 3], [1, 2, 4]) == pytest.approx(0.9819805060619657)
+
+
+def test_staircase_fit_predict_and_the_rule_s_knobs():
+    fit = wv.fit_staircase({1: 20e-6, 8: 20e-6, 9: 37e-6, 16: 37e-6, 17: 54e-6}, 8)
+    assert (fit.resident, fit.wave_s, fit.offset_s) == (8, pytest.approx(17e-6), pytest.approx(3e-6))
+    assert fit.predict(24) == pytest.approx(54e-6) and fit.predict(25) == pytest.approx(71e-6)
+    with pytest.raises(AccelkernError, match="^the staircase needs CTA counts spanning at least two waves$"):
+        wv.fit_staircase({1: 1.0, 8: 1.0}, 8)
+    pts = {1: 20e-6, 4: 22e-6, 8: 24e-6, 9: 37e-6, 16: 41e-6, 17: 54e-6}
+    fit = wv.fit_staircase(pts, 8)
+    steps = wv.check_steps(pts, fit)
+    assert [(s.wave, s.at_ctas, s.before_s, s.after_s) for s in steps] == [(1, 8, 24e-6, 37e-6), (2, 16, 41e-6, 54e-6)]
+    assert steps[0].jump_s == pytest.approx(13e-6) and steps[0].flat_rise_s == pytest.approx(4e-6)
+    assert all(s.ok for s in steps)                                       # rises of 4 us < 25% of a ~16 us wave
+    assert not any(s.ok for s in wv.check_steps(pts, fit, max_flat=0.2))
+    assert not any(s.ok for s in wv.check_steps(pts, fit, min_jump=0.9))
+    assert wv.check_steps(pts, wv.StairFit(8, -1.0, 0.0)) == []           # no wave time: nothing to judge
+
+
+def test_staircase_points_with_sm_multiples():
+    assert wv.staircase_ctas(8, 2, 2, 3) == [1, 3, 4, 6, 7, 8, 9, 10, 12, 13, 15, 16, 17, 18]
+    assert wv.staircase_ctas(8, 2, 2) == [1, 4, 7, 8, 9, 10, 12, 15, 16, 17, 18]
+    assert wv.staircase_ctas(2, 1, 4) == [1, 2, 3, 4]
+
+
+def test_largest_tiles_within_is_a_bisection_with_edges():
+    assert wv._largest_tiles_within(lambda t: t, 0, 10) == 0
+    assert wv._largest_tiles_within(lambda t: t + 5, 3, 10) == 0
+    assert wv._largest_tiles_within(lambda t: -(-t // 4), 2, 100) == 8
+    assert wv._largest_tiles_within(lambda t: -(-t // 4), 50, 100) == 100
+    assert wv._largest_tiles_within(lambda t: 1, 1, 1) == 1
+
+
+def test_suggestions_are_capped_nearest_first_and_name_their_reason():
+    L = wv.Launch(128, 128, 4)
+    sugg = wv.suggest_shapes(300, 300, 64, L)
+    # 300 x 300 in 128 x 128 tiles on 4 SMs: 3 x 3 = 9 tiles, 2.25 -> 3 waves
+    assert [(s.dim, s.value, s.delta, s.reason) for s in sugg] == [
+        ("M", 256, -44, "drops the partial wave"), ("N", 256, -44, "drops the partial wave"),
+        ("M", 384, 84, "pads to the tile boundary"), ("N", 384, 84, "pads to the tile boundary"),
+        ("M", 512, 212, "fills the last wave"), ("N", 512, 212, "fills the last wave")]
+    assert sugg[0].shape == (256, 300, 64) and sugg[0].time_ratio == pytest.approx(2 / 3)
+    assert sugg[0].gain == pytest.approx((256 * 300 / (2 * 4 * 128 * 128)) / (300 * 300 / (3 * 4 * 128 * 128)))
+    assert sugg[2].time_ratio == 1.0 and sugg[4].gain == pytest.approx(512 / 300)
+    assert [s.value for s in wv.suggest_shapes(300, 300, 64, L, max_results=2)] == [256, 256]
+    # 128 x 640: 5 tiles, 2 waves
+    grow = wv.suggest_shapes(128, 640, 64, L)
+    assert [(s.dim, s.value, s.delta, s.reason) for s in grow] == [
+        ("N", 512, -128, "drops the partial wave"), ("M", 256, 128, "fills one more wave"),
+        ("N", 1024, 384, "fills the last wave"), ("N", 1536, 896, "fills one more wave")]
+
+
+def test_infer_ctas_per_sm_edges():
+    assert wv.infer_ctas_per_sm(203, 100, 1.0) == 2          # 2.03: within 2% of 2
+    assert wv.infer_ctas_per_sm(205, 100, 1.0) is None       # 2.05: not a whole number of CTAs per SM
+    assert wv.infer_ctas_per_sm(30, 100, 1.0) is None        # 0.3 rounds to 0
+    assert wv.infer_ctas_per_sm(200, 0, 1.0) is None and wv.infer_ctas_per_sm(200, 100, -1.0) is None
+
+
+def test_launch_from_algo_defaults_and_notes():
+    algo = SimpleNamespace(algo_id=7, tile="64x32", tile_m=64, tile_n=32, splitk=None, cluster_m=None,
+                           cluster_n=0, waves_count=4.096)   # 1024 CTAs / (4.096 x 100 SMs) = 2.5
+    al = wv.launch_from_algo(algo, 1000, 1000, 100, ctas_per_sm=3, batch=2)
+    assert (al.launch.split_k, al.launch.cluster_m, al.launch.cluster_n, al.launch.batch) == (1, 1, 1, 2)
+    assert al.launch.ctas_per_sm == 3 and al.source == "cuBLASLt tile, CTAs/SM given"
+    assert al.notes == ("wavesCount 4.1 does not read as whole CTAs per SM",)
+    with pytest.raises(AccelkernError, match=r"^cuBLASLt algorithm 9 reports no tile \(None\); give --tile by hand$"):
+        wv.launch_from_algo(SimpleNamespace(algo_id=9, tile=None, tile_m=0, tile_n=32), 8, 8, 1)
+    clean = SimpleNamespace(algo_id=7, tile_m=64, tile_n=32, splitk=2, cluster_m=1, cluster_n=1,
+                            waves_count=16 * 32 * 2 / (100 * 2))
+    al = wv.launch_from_algo(clean, 1024, 1024, 100)
+    assert (al.launch.tile_m, al.launch.tile_n, al.launch.split_k, al.launch.ctas_per_sm) == (64, 32, 2, 2)
+    assert al.source == "cuBLASLt tile, CTAs/SM from wavesCount" and al.notes == ()
