@@ -171,6 +171,13 @@ def pytest_runtest_call(item):
         faulthandler.cancel_dump_traceback_later()
 
 
+def pytest_runtest_logstart(nodeid, location):
+    """A test that starts and never reports was running when the process died: the summary says which."""
+    config = _STATE.get("config")
+    if config is not None and getattr(config, "_gpu_plan_log", None):
+        _log(config, {"event": "begin", "nodeid": nodeid})
+
+
 def pytest_runtest_logreport(report):
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed") or \
             (report.when == "teardown" and report.outcome == "failed"):
