@@ -480,3 +480,27 @@ def test_launch_from_algo_defaults_and_notes():
     al = wv.launch_from_algo(clean, 1024, 1024, 100)
     assert (al.launch.tile_m, al.launch.tile_n, al.launch.split_k, al.launch.ctas_per_sm) == (64, 32, 2, 2)
     assert al.source == "cuBLASLt tile, CTAs/SM from wavesCount" and al.notes == ()
+
+
+# the shared-memory capacities each architecture's SM can be configured to (KiB), as the CUDA C++
+# Programming Guide lists them per compute capability
+GUIDE_CARVEOUTS_KIB = {
+    (8, 0): (0, 8, 16, 32, 64, 100, 132, 164), (8, 7): (0, 8, 16, 32, 64, 100, 132, 164),
+    (8, 6): (0, 8, 16, 32, 64, 100), (8, 9): (0, 8, 16, 32, 64, 100), (12, 0): (0, 8, 16, 32, 64, 100),
+    (9, 0): (0, 8, 16, 32, 64, 100, 132, 164, 196, 228), (10, 0): (0, 8, 16, 32, 64, 100, 132, 164, 196, 228),
+    (10, 3): (0, 8, 16, 32, 64, 100, 132, 164, 196, 228)}
+
+
+@pytest.mark.parametrize("cc", sorted(GUIDE_CARVEOUTS_KIB))
+def test_every_carveout_level_is_chosen_for_a_need_just_above_the_one_below(cc):
+    sm = wv.SmLimits.for_cc(cc)
+    levels = GUIDE_CARVEOUTS_KIB[cc]
+    assert sm.carveout_bytes(0, 0) == 0
+    for below, level in zip(levels, levels[1:]):
+        assert sm.carveout_bytes(below * 1024 + 1, 0) == level * 1024, (cc, level)
+        assert sm.carveout_bytes(level * 1024, 0) == level * 1024, (cc, level)
+    assert sm.carveout_bytes(levels[-1] * 1024 + 1, 0) == 0
+
+
+def test_parse_pair_takes_ones():
+    assert wv.parse_pair("1x1", "--tile") == (1, 1)
