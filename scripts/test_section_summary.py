@@ -3,8 +3,8 @@ each test ends (so it exists even when pytest was killed and wrote no JUnit XML)
 
 Prints one line: passed, failed, errors, skipped, not reached (of the tests selected), and the tests that
 took more than twice their declared seconds (the cost table to correct). Exit 0 unless a test failed,
-errored or was still running when pytest was killed, or pytest never got as far as collecting (a broken
-set-up): not reaching a test is not a failure.
+errored or was still running when pytest was killed, every test skipped, or pytest never got as far as
+collecting (a broken set-up): not reaching a test is not a failure.
 Usage: python3 scripts/test_section_summary.py RUN_LOG [--pytest-rc N]
 """
 from __future__ import annotations
@@ -73,7 +73,10 @@ def summarize(collected, tests, ended, pytest_rc: int | None = None) -> tuple[bo
     if n["xpassed"]:
         line += f"; {n['xpassed']} unexpectedly passed"
     internal = pytest_rc in (2, 3, 4) and ended and not by_id
-    return bad == 0 and not internal, line
+    all_skipped = bool(by_id) and n["skipped"] + n["xfailed"] == len(by_id)
+    if all_skipped:
+        line += "; every test skipped (on a GPU machine: CUDA unusable to the tests?)"
+    return bad == 0 and not internal and not all_skipped, line
 
 
 def main() -> int:

@@ -239,3 +239,14 @@ def test_summary_of_a_run_killed_between_two_tests_and_of_slow_tests(tmp_path):
     log.write_text("\n".join(json.dumps(r) for r in recs[:4] + [{"event": "end"}]) + "\n")
     ok, line = summary.summarize(*summary.read_log(str(log)))
     assert ok and line.startswith("1 passed, 0 failed, 0 errors, 0 skipped, 2 not reached (of 3); over twice")
+
+
+def test_a_section_where_every_test_skipped_fails(tmp_path):
+    log = tmp_path / "s.testlog"
+    recs = [{"event": "collected", "tests": ["a::t1", "a::t2"]},
+            {"event": "test", "nodeid": "a::t1", "outcome": "skipped", "seconds": 0.0, "declared_s": 1.0},
+            {"event": "test", "nodeid": "a::t2", "outcome": "xfailed", "seconds": 0.0, "declared_s": 1.0},
+            {"event": "end"}]
+    log.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    ok, line = summary.summarize(*summary.read_log(str(log)), 0)
+    assert not ok and line.endswith("; every test skipped (on a GPU machine: CUDA unusable to the tests?)")
