@@ -23,8 +23,8 @@ DRY=0
 if [ "${1:-}" = "--dry-run" ]; then DRY=1; shift; fi
 
 declare -A LIMIT=(
-  [preflight]=15 [build]=120 [smoke]=35 [info]=10 [gemm]=45 [mamf]=45 [peak]=30 [hbm]=30 [waves]=25
-  [tests]=50 [report]=10 [verdicts]=5
+  [preflight]=13 [build]=120 [smoke]=36 [info]=10 [gemm]=45 [mamf]=45 [peak]=30 [hbm]=30 [waves]=25
+  [tests]=52 [report]=10 [verdicts]=4
   [gemm_quick]=18 [peak_quick]=20 [hbm_quick]=15 [mamf_quick]=15 [waves_quick]=10
   [mamf_grid]=240 [tests_extended]=240
 )
@@ -37,7 +37,7 @@ elif [ "$1" = preflight ]; then SECTIONS=("$@"); PROFILE=custom; DEF_LIMIT=420
 else SECTIONS=(preflight "$@"); PROFILE=custom; DEF_LIMIT=420
 fi
 TOTAL=${DEVICE_CHECK_LIMIT:-$DEF_LIMIT}
-if [ "$PROFILE" = quick ]; then LIMIT[build]=110; LIMIT[smoke]=32; fi
+if [ "$PROFILE" = quick ]; then LIMIT[build]=110; LIMIT[preflight]=15; fi
 
 for s in "${SECTIONS[@]}"; do
   if [ -z "${LIMIT[$s]:-}" ]; then
@@ -153,7 +153,7 @@ section_build() {
   $PY -c "import torch, accelkern._C as C; print(dict(C.build_info()))" >"$D/build_info.txt" 2>&1 || return 1
 }
 
-# pytest_section NAME MARKEXPR: the section's tests most valuable first under a deadline 4 s inside its limit
+# pytest_section NAME MARKEXPR: the section's tests most valuable first under a deadline just inside its limit
 # (tests/gpu_plan.py: a test starts only while its declared cost fits; the rest are "not reached"); the
 # verdict comes from the run log written test by test, so it stands even when pytest is killed. FAIL only
 # when a test failed or errored (or pytest never collected).
@@ -162,7 +162,7 @@ pytest_section() {
   local left=$((DEADLINE - SECONDS))
   [ "$DRY" = 0 ] && [ "$limit" -gt "$left" ] && limit=$left
   run "$name" "$limit" $PY -m pytest -q -m "$expr" -rs --timeout=60 -p no:cacheprovider \
-    --deadline=$((limit > 8 ? limit - 4 : 4)) --run-log="$D/$name.testlog" --junitxml="$D/$name.xml"
+    --section-limit="$limit" --run-log="$D/$name.testlog" --junitxml="$D/$name.xml"
   local rc=$?
   [ "$DRY" = 1 ] && return 0
   if [ ! -e "$D/$name.testlog" ] && [ "$rc" -eq 124 ]; then

@@ -78,12 +78,13 @@ def _collect() -> list:
 
 
 def _overhead_s() -> float:
+    """pytest's start-up plus the margin its deadline keeps inside the section's limit (tests/gpu_costs.py)."""
     import importlib.util
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "gpu_costs.py")
     spec = importlib.util.spec_from_file_location("gpu_costs_table", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return float(mod.SECTION_OVERHEAD_S)
+    return float(mod.SECTION_OVERHEAD_S) + float(mod.SECTION_EXIT_S)
 
 
 def _pytest(args: list[str], limit: int | None = None) -> tuple[bool, str]:
@@ -116,7 +117,7 @@ def _pytest(args: list[str], limit: int | None = None) -> tuple[bool, str]:
     declared = sum(cost[1] for _, _, cost in chosen if cost)
     overhead = _overhead_s()
     fits = limit is None or declared + overhead <= limit
-    return fits, (f"-m {expr!r}: {len(chosen)} tests, declared {declared:.1f} s + {overhead:g} s start-up"
+    return fits, (f"-m {expr!r}: {len(chosen)} tests, declared {declared:.1f} s + {overhead:g} s start-up and exit"
                   + (f" {'within' if fits else 'OVER'} its {limit} s" if limit is not None else ""))
 
 

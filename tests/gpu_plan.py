@@ -52,6 +52,8 @@ def pytest_addoption(parser):
     g.addoption("--deadline", type=float, default=None,
                 help="seconds after pytest starts by which the last test must end: tests run most valuable "
                      "first and one whose declared cost no longer fits is reported as not reached")
+    g.addoption("--section-limit", type=float, default=None,
+                help="the device check section's limit (s): the deadline is SECTION_EXIT_S inside it")
     g.addoption("--run-log", default=None, help="write one JSON line per finished test to this file")
     if not _HAVE_TIMEOUT_PLUGIN:   # the same option pytest-timeout has, done here
         g.addoption("--timeout", type=float, default=float(os.environ.get("ACCELKERN_TEST_TIMEOUT", 0)),
@@ -65,7 +67,7 @@ def pytest_configure(config):
     path = config.getoption("--run-log")
     config._gpu_plan_log = open(path, "w", buffering=1) if path else None
     if config._gpu_plan_log:
-        _log(config, {"event": "start", "deadline_s": config.getoption("--deadline")})
+        _log(config, {"event": "start", "deadline_s": deadline_s(config)})
 
 
 def pytest_unconfigure(config):
@@ -91,7 +93,7 @@ def pytest_collection_modifyitems(config, items):
         item._gpu_cost = entry
         if entry and entry[2] == gpu_costs.EXTENDED:
             item.add_marker(pytest.mark.extended)
-    if config.getoption("--deadline") is not None:
+    if deadline_s(config) is not None:
         order = {id(it): (declared(it)[0] if declared(it) else len(gpu_costs.COSTS), i)
                  for i, it in enumerate(items)}
         items.sort(key=lambda it: order[id(it)])
@@ -104,8 +106,17 @@ def pytest_collection_finish(session):
                               "declared_s": [declared(it)[1] if declared(it) else None for it in session.items]})
 
 
+def deadline_s(config) -> float | None:
+    """Seconds after pytest started by which the last test must end (--deadline, or --section-limit less
+    gpu_costs.SECTION_EXIT_S), or None."""
+    limit = config.getoption("--section-limit")
+    if limit is not None:
+        return limit - gpu_costs.SECTION_EXIT_S
+    return config.getoption("--deadline")
+
+
 def seconds_left(config) -> float | None:
-    deadline = config.getoption("--deadline")
+    deadline = deadline_s(config)
     if deadline is None:
         return None
     return deadline - (time.monotonic() - config._gpu_plan_start)

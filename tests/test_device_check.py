@@ -47,9 +47,9 @@ def test_dry_run_fails_a_section_whose_tests_cannot_fit(monkeypatch):
                                             ("a::t3", {"gpu"}, (2, 50.0, "extended")),
                                             ("b::cpu", set(), None)])
     assert drc._pytest(["-m", "gpu and smoke"], 25) == (
-        True, "-m 'gpu and smoke': 2 tests, declared 19.0 s + 6 s start-up within its 25 s")
+        True, "-m 'gpu and smoke': 2 tests, declared 19.0 s + 6 s start-up and exit within its 25 s")
     assert drc._pytest(["-m", "gpu and smoke"], 24) == (
-        False, "-m 'gpu and smoke': 2 tests, declared 19.0 s + 6 s start-up OVER its 24 s")
+        False, "-m 'gpu and smoke': 2 tests, declared 19.0 s + 6 s start-up and exit OVER its 24 s")
     assert drc._pytest(["-m", "gpu and nosuch"], 24) == (False, "-m 'gpu and nosuch' selects no test")
     drc._COLLECTED.append(("c::t4", {"gpu"}, None))
     ok, why = drc._pytest(["-m", "gpu"], 1000)

@@ -97,6 +97,7 @@ def test_last():
 
 SANDBOX_COSTS = '''
 SECTION_OVERHEAD_S = 1.0
+SECTION_EXIT_S = 4.0
 CORE, EXTENDED = "core", "extended"
 COSTS = {
     "test_first_by_value": (0.1, CORE),
@@ -139,10 +140,12 @@ def _log(path):
 
 def test_a_deadline_runs_most_valuable_first_stops_a_runaway_and_reports_the_rest(tmp_path):
     sb = _sandbox(tmp_path)
-    p = _pytest(sb, "--deadline=5", "--run-log=run.testlog", "--junitxml=run.xml", "-m", "not extended")
+    p = _pytest(sb, "--section-limit=9", "--run-log=run.testlog", "--junitxml=run.xml", "-m", "not extended")
     out, err = p.communicate(timeout=120)
     assert p.returncode == 1, out + err
-    recs = [r for r in _log(sb / "run.testlog") if r["event"] == "test"]
+    log = _log(sb / "run.testlog")
+    assert log[0] == {"event": "start", "deadline_s": 5.0}        # the section's 9 s less SECTION_EXIT_S (4 s)
+    recs = [r for r in log if r["event"] == "test"]
     order = [r["nodeid"].split("::")[1] for r in recs]
     assert order == ["test_first_by_value", "test_cheap[2]", "test_fails", "test_too_costly", "test_overruns",
                      "test_last"]                                   # the table's order, [1] deselected
