@@ -504,3 +504,65 @@ def test_every_carveout_level_is_chosen_for_a_need_just_above_the_one_below(cc):
 
 def test_parse_pair_takes_ones():
     assert wv.parse_pair("1x1", "--tile") == (1, 1)
+
+
+def test_model_records_are_frozen():
+    import dataclasses
+    a = wv.analyze(128, 128, 128, wv.Launch(128, 128, 1))
+    things = [wv.SmLimits(), wv.CtaResources(32), wv.occupancy(wv.CtaResources(32)), wv.Launch(1, 1, 1), a,
+              wv.StairFit(1, 1.0, 0.0), wv.AlgoLaunch(wv.Launch(1, 1, 1), "x")]
+    for t in things:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(t, dataclasses.fields(t)[0].name, None)
+
+
+def test_the_default_sm_is_an_h100_h200():
+    sm = wv.SmLimits()
+    assert (sm.regs_per_sm, sm.regs_per_block, sm.max_threads_per_sm, sm.max_threads_per_block) == (65536, 65536, 2048, 1024)
+    assert (sm.max_blocks_per_sm, sm.smem_per_sm, sm.smem_per_block, sm.smem_per_block_optin) == (32, 233472, 49152, 232448)
+    assert (sm.reserved_smem_per_block, sm.warp_size, sm.sub_partitions, sm.reg_alloc_unit) == (1024, 32, 4, 256)
+    assert (sm.smem_alloc_unit, sm.max_regs_per_thread) == (128, 256)
+    r = wv.CtaResources(64)
+    assert (r.regs_per_thread, r.static_smem, r.dynamic_smem, r.max_dynamic_smem) == (32, 0, 0, None)
+
+
+def test_limits_from_a_device_take_every_driver_attribute():
+    keys = {"regs_per_sm": 1, "regs_per_block": 2, "max_threads_per_sm": 3, "max_threads_per_block": 4,
+            "max_blocks_per_sm": 5, "smem_per_sm_bytes": 6, "smem_per_block_bytes": 7, "smem_per_block_optin_bytes": 8,
+            "warp_size": 9}
+    info = SimpleNamespace(compute_capability=(9, 0), regs_per_sm=100, max_threads_per_sm=100, max_blocks_per_sm=100,
+                           smem_per_sm_bytes=100, smem_per_block_optin_bytes=100, attrs=keys)
+    sm = wv.SmLimits.from_device(info)
+    assert (sm.regs_per_sm, sm.regs_per_block, sm.max_threads_per_sm, sm.max_threads_per_block, sm.max_blocks_per_sm,
+            sm.smem_per_sm, sm.smem_per_block, sm.smem_per_block_optin, sm.warp_size) == tuple(range(1, 10))
+
+
+def test_occupancy_at_the_exact_edges():
+    assert wv.occupancy(wv.CtaResources(1), H100).ctas_per_sm == 32              # one thread is a CTA
+    assert wv.occupancy(wv.CtaResources(32, 256), H100).ctas_per_sm == 8         # 256 registers: still allowed
+    # 9 warps of 200 registers: 57600 allocated, but the sub-partition rounding assumes 12 warps (76800 > 65536)
+    occ = wv.occupancy(wv.CtaResources(288, 200), H100)
+    assert occ.ctas_per_sm == 0 and occ.limits["registers"] == 0 and occ.allocated_regs_per_cta == 57600
+    # more dynamic shared memory than the kernel opted in to: no CTA, even though the SM has room
+    occ = wv.occupancy(wv.CtaResources(32, 16, 0, 70000, max_dynamic_smem=60000), H100)
+    assert occ.limits["shared_memory"] == 0 and occ.allocated_smem_per_cta == 71040
+    free = wv.occupancy(wv.CtaResources(32, 16), wv.SmLimits(reserved_smem_per_block=0))
+    assert free.limits["shared_memory"] == 2**31 - 1 and free.ctas_per_sm == 32
+    assert wv.SmLimits(cc=(7, 5), smem_per_sm=100001).carveout_bytes(1000, 50) == 50000   # whole bytes
+    tie = wv.occupancy(wv.CtaResources(1024, 32), H100)
+    assert tie.explain() == ("2 CTA(s)/SM, limited by warps and registers (warps 2, registers 2, shared_memory 228, "
+                             "blocks 32, barriers 64)")
+    assert wv.Occupancy(0, {"a": 10**6 - 1, "b": 10**6}, (), 0, 0).explain() == "0 CTA(s)/SM, limited by - (a 999999)"
+
+
+def test_smem_for_ctas_per_sm_is_the_floored_middle_of_the_sizes_that_give_it():
+    res = wv.CtaResources(32, 14)
+    for c, want in ((1, 174080), (8, 26496), (32, 3072)):
+        sizes = [d for d in range(0, H100.smem_per_block_optin + 1, 128)
+                 if wv.occupancy(wv.replace(res, dynamic_smem=d), H100, 100).ctas_per_sm == c]
+        mid = (sizes[0] + sizes[-1]) // 2
+        assert wv.smem_for_ctas_per_sm(c, res, H100) == mid - mid % 128 == want, c
+    # the most CTAs a kernel allows without shared memory is allowed itself, even when shared memory binds
+    heavy = wv.CtaResources(32, 16, static_smem=57344)           # 58368 B a CTA: exactly 4 fit, 128 B more: 3
+    assert wv.occupancy(heavy, H100).ctas_per_sm == 4
+    assert wv.smem_for_ctas_per_sm(4, heavy, H100) == 0
