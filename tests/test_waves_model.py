@@ -566,3 +566,47 @@ def test_smem_for_ctas_per_sm_is_the_floored_middle_of_the_sizes_that_give_it():
     heavy = wv.CtaResources(32, 16, static_smem=57344)           # 58368 B a CTA: exactly 4 fit, 128 B more: 3
     assert wv.occupancy(heavy, H100).ctas_per_sm == 4
     assert wv.smem_for_ctas_per_sm(4, heavy, H100) == 0
+
+
+def test_more_records_are_frozen_and_defaults_hold():
+    import dataclasses
+    s = wv.StepCheck(1, 8, 1.0, 2.0, 1.0, 0.0, True)
+    sug = wv.Suggestion("M", 1, 1, "x", wv.analyze(1, 1, 1, wv.Launch(1, 1, 1)), 1.0, 1.0)
+    for t in (s, sug):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(t, "dim" if t is sug else "ok", None)
+    L = wv.Launch(128, 256, 132)
+    assert (L.persistent, L.gpc_sms, L.active_clusters, L.split_k, L.batch, L.ctas_per_sm) == (False, None, None, 1, 1, 1)
+    assert wv.resident_ctas(132, 1) == 132 and wv.resident_ctas(132, 2) == 264
+    assert wv.Launch(128, 256, 132, ctas_per_sm=2, cluster_m=2, active_clusters=70).resident_ctas == 140
+    assert wv.staircase_ctas(8) == wv.staircase_ctas(8, 4, 8)
+    with pytest.raises(AccelkernError, match=r"^shape 0x1x1: M, N and K must be positive$"):
+        wv.analyze(0, 1, 1, wv.Launch(1, 1, 1))
+
+
+def test_predictions_and_fits_with_small_numbers():
+    a = wv.analyze(128, 128, 128, wv.Launch(128, 128, 1))
+    assert wv.per_wave_seconds(a, 1.0) == pytest.approx(2 * 128 ** 3 / 1e12)     # a 1 TFLOPS device is a device
+    assert wv.fit_scale([0.5], [1.0]) == 2.0 and wv.fit_scale([1.0], [0.5]) == 0.5
+    assert wv.fit_affine([0.0, 0.1, 0.2], [1.0, 1.1, 1.2]) == (pytest.approx(1.0), pytest.approx(1.0))
+    assert wv.fit_affine([1.0, 2.0, 3.0], [1.5, 2.5, 3.5]) == (pytest.approx(1.0), pytest.approx(0.5))
+    flat = wv.fit_affine([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])        # slope 0 is no line: through the origin
+    assert flat == (pytest.approx(12 / 14), 0.0)
+    assert wv.pearson([0.0, 0.1, 0.2], [0.0, 1.0, 2.0]) == pytest.approx(1.0)
+    assert wv.pearson([0.0, 1.0, 2.0], [0.0, 0.1, 0.2]) == pytest.approx(1.0)
+
+
+def test_step_checks_at_their_exact_thresholds_and_with_gaps():
+    fit = wv.StairFit(8, 2.0, 0.0)
+    # jump exactly half a wave, rise exactly a quarter: both allowed
+    (s,) = wv.check_steps({1: 0.5, 8: 1.0, 9: 2.0}, fit)
+    assert s.ok and s.jump_s == 1.0 and s.flat_rise_s == 0.5
+    assert wv.check_steps({1: 0.5, 8: 1.0, 9: 2.0}, wv.StairFit(8, 0.0, 0.0)) == []    # no wave time: no verdict
+    # the first step's far side was not measured: it is left out, the second is still judged
+    steps = wv.check_steps({1: 1.0, 8: 1.0, 16: 3.0, 17: 5.0}, fit)
+    assert [(x.wave, x.at_ctas) for x in steps] == [(2, 16)]
+    assert wv.check_steps({1: 1.0, 8: 1.0, 9: 3.0, 16: 3.0}, fit)[-1].at_ctas == 8      # 17 missing: no step 2
+
+
+def test_a_single_tile_that_fits_is_found():
+    assert wv._largest_tiles_within(lambda t: t, 1, 10) == 1
