@@ -610,3 +610,33 @@ def test_step_checks_at_their_exact_thresholds_and_with_gaps():
 
 def test_a_single_tile_that_fits_is_found():
     assert wv._largest_tiles_within(lambda t: t, 1, 10) == 1
+
+
+def test_a_block_register_limit_below_the_sm_s_binds_at_the_sub_partition_rounding():
+    """cuda_occupancy.h: 5 warps of 160 registers take 25600, but the allocation assumes 8 warps (40960), more
+    than a 32768-register block limit: no CTA (the toolkit's calculator agrees, checked on this case)."""
+    occ = wv.occupancy(wv.CtaResources(160, 160), wv.SmLimits(regs_per_block=32768))
+    assert occ.ctas_per_sm == 0 and occ.limits["registers"] == 0
+    assert wv.occupancy(wv.CtaResources(160, 160), wv.SmLimits()).limits["registers"] == 2
+
+
+def test_odd_counts_defaults_and_exact_words():
+    assert wv.resident_ctas(133, 1) == 133                       # no clusters unless asked
+    assert wv.staircase_ctas(100) == wv.staircase_ctas(100, 4, 8) != wv.staircase_ctas(100, 4, 9)
+    assert wv.infer_ctas_per_sm(2, 1, 1.0) == 2                  # a one-SM device reads fine
+    assert wv.AlgoLaunch(wv.Launch(1, 1, 1), "x").notes == ()
+    assert wv.DEFAULT_TILE == (128, 256)
+    got = wv.smem_for_ctas_per_sm(8, wv.CtaResources(32, 14), H100)
+    assert type(got) is int and got == 26496
+    with pytest.raises(AccelkernError, match=r"^cuBLASLt algorithm \? reports no tile \(64x\?\); give --tile by hand$"):
+        wv.launch_from_algo(SimpleNamespace(tile="64x?", tile_m=0, tile_n=32), 8, 8, 1)
+    bare = wv.launch_from_algo(SimpleNamespace(tile_m=64, tile_n=32), 1024, 1024, 100)
+    assert (bare.launch.split_k, bare.launch.cluster_m, bare.launch.cluster_n) == (1, 1, 1)
+    assert bare.source == "cuBLASLt tile, CTAs/SM assumed 1" and bare.notes == ()
+    two = wv.launch_from_algo(SimpleNamespace(tile_m=64, tile_n=32, cluster_m=2, cluster_n=2, waves_count=None),
+                              1024, 1024, 100)
+    assert (two.launch.cluster_m, two.launch.cluster_n) == (2, 2)
+    swapped = wv.launch_from_algo(SimpleNamespace(tile_m=256, tile_n=128, waves_count=384 / 132), 8192, 1408, 132)
+    assert swapped.notes == ("tile read in cuBLASLt's column-major orientation (matches wavesCount)",)
+    batch2 = wv.describe(wv.analyze(256, 256, 64, wv.Launch(128, 128, 4, batch=2)))
+    assert batch2[0] == "tiles       ceil(256/128) x ceil(256/128) x batch 2 = 2 x 2 x 2 = 8 tiles"
