@@ -4,12 +4,17 @@ Environment switches (all optional):
   ACCELKERN_CUDA_ARCHS     ';'-separated targets, default "80;90a". "90a" enables the
                            sm_90a-only sources (files named *_sm90a.cu: wgmma, TMA).
   ACCELKERN_PTXAS_VERBOSE  1 -> pass -Xptxas -v (registers, shared memory, spills per kernel).
-  ACCELKERN_NO_EXTENSION   1 -> install the pure-Python package only.
-  ACCELKERN_REQUIRE_EXTENSION 1 -> fail instead of falling back to pure-Python (CI).
+  ACCELKERN_NO_EXTENSION   1 -> install the pure-Python package only (neither extension).
+  ACCELKERN_REQUIRE_EXTENSION 1 -> fail instead of falling back to pure-Python (CI): both extensions.
   MAX_JOBS                 parallel compile jobs (torch's ninja build and the sm_90a objects).
 
-Without torch or a CUDA toolkit the package installs pure-Python and says so; the torch
-backend still works and `accelkern info` explains how to build the extension.
+Two extensions:
+  accelkern._C    the CUDA extension (csrc/*.cu, csrc/bindings.cpp): needs torch and nvcc of torch's CUDA major.
+  accelkern._cpu  the CPU kernels (csrc/cpu/): a C++ compiler and pybind11's headers (from the pybind11 package
+                  or torch's include directory) suffice; no CUDA, no libtorch. Each kernel is compiled for its
+                  ISA with function target attributes (never -march), so one build runs on any x86-64.
+Without torch or a CUDA toolkit the package installs without _C and says so; the torch backend still
+works and `accelkern info` explains how to build the extension.
 """
 import glob
 import os
@@ -104,11 +109,50 @@ def _which_nvcc_root():
     return os.path.dirname(os.path.dirname(os.path.realpath(nvcc))) if nvcc else None
 
 
+def _pybind11_include():
+    """pybind11's headers: the pybind11 package, else the copy torch ships in its include directory."""
+    try:
+        import pybind11
+        return pybind11.get_include()
+    except ImportError:
+        pass
+    try:
+        import torch
+        inc = os.path.join(os.path.dirname(torch.__file__), "include")
+        if os.path.isfile(os.path.join(inc, "pybind11", "pybind11.h")):
+            return inc
+    except Exception:
+        pass
+    return None
+
+
+def _cpu_extension():
+    """accelkern._cpu, or None (with a note) when pybind11's headers are nowhere to be found."""
+    from setuptools import Extension
+    if os.environ.get("ACCELKERN_NO_EXTENSION") == "1":
+        return None
+    inc = _pybind11_include()
+    if inc is None:
+        _note("pybind11 headers not found (pip install pybind11, or install torch first); accelkern._cpu "
+              "(the CPU kernels) is not built")
+        return None
+    cpu_dir = os.path.join(CSRC, "cpu")
+    sources = sorted(os.path.relpath(f, ROOT) for f in glob.glob(os.path.join(cpu_dir, "**", "*.cpp"), recursive=True))
+    _note(f"building accelkern._cpu ({len(sources)} C++ sources; kernels dispatched at run time by CPUID)")
+    return Extension("accelkern._cpu", sources=sources, include_dirs=[cpu_dir, inc], language="c++",
+                     extra_compile_args=["-O2", "-std=c++17", "-fvisibility=hidden"],
+                     extra_link_args=["-pthread"])
+
+
 def _extension_modules():
     ext, cmd = _extension_modules_or_fallback()
-    if not ext and os.environ.get("ACCELKERN_REQUIRE_EXTENSION") == "1":
+    require = os.environ.get("ACCELKERN_REQUIRE_EXTENSION") == "1"
+    if not ext and require:
         raise SystemExit("accelkern setup: ACCELKERN_REQUIRE_EXTENSION=1 but accelkern._C cannot be built (see above)")
-    return ext, cmd
+    cpu = _cpu_extension()
+    if cpu is None and require:
+        raise SystemExit("accelkern setup: ACCELKERN_REQUIRE_EXTENSION=1 but accelkern._cpu cannot be built (see above)")
+    return ext + ([cpu] if cpu is not None else []), cmd
 
 
 def _extension_modules_or_fallback():
@@ -125,23 +169,23 @@ def _extension_modules_or_fallback():
         import torch  # noqa: F401
         from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CUDAExtension
     except Exception as exc:  # torch missing or broken: still installable
-        _note(f"torch is not importable ({exc}); installing pure-Python. Install torch first, then "
-              "`pip install --no-build-isolation -e .` to build accelkern._C")
+        _note(f"torch is not importable ({exc}); accelkern._C (the CUDA kernels) is not built. Install torch "
+              "first, then `pip install --no-build-isolation -e .` to build it")
         return [], {}
     nvcc = os.path.join(CUDA_HOME, "bin", "nvcc") if CUDA_HOME else None
     if not nvcc or not os.path.isfile(nvcc):
-        _note("no CUDA toolkit found (set CUDA_HOME to a CUDA install with nvcc); installing "
-              "pure-Python: the torch backend works, the CUDA kernels are not built")
+        _note("no CUDA toolkit found (set CUDA_HOME to a CUDA install with nvcc); accelkern._C (the CUDA "
+              "kernels) is not built: the torch backend and the CPU kernels work")
         return [], {}
     mismatch = _cuda_version_mismatch(nvcc, torch.version.cuda)
     if mismatch:
-        _note(f"{mismatch}; installing pure-Python: the torch backend works, the CUDA kernels are not built "
-              "(point CUDA_HOME at a toolkit of torch's CUDA major version to build them)")
+        _note(f"{mismatch}; accelkern._C (the CUDA kernels) is not built: the torch backend and the CPU kernels "
+              "work (point CUDA_HOME at a toolkit of torch's CUDA major version to build it)")
         return [], {}
     cublas = _find_cublas(CUDA_HOME)
     if cublas is None:
         _note("cuBLASLt headers/libraries not found in CUDA_HOME nor in the nvidia-cublas wheel; "
-              "installing pure-Python")
+              "accelkern._C (the CUDA kernels) is not built")
         return [], {}
     cublas_inc, cublas_lib, cublas_link = cublas
 
@@ -168,7 +212,8 @@ def _extension_modules_or_fallback():
             if sm90a and sm90a_cu:
                 objs = self._compile_sm90a()
                 for ext in self.extensions:
-                    ext.extra_objects = list(ext.extra_objects or []) + objs
+                    if ext.name == "accelkern._C":   # not the CPU extension
+                        ext.extra_objects = list(ext.extra_objects or []) + objs
             super().build_extensions()
 
         def _compile_sm90a(self):

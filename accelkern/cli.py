@@ -10,6 +10,7 @@ from accelkern import __version__
 from accelkern.commands import compare, gemm, hbm, info, mamf, peak, report, validate, waves
 from accelkern.commands import fleet
 from accelkern.commands.common import EXIT_CODES_HELP, AkGroup
+from accelkern.commands.params import harden
 
 
 @click.group(cls=AkGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -40,6 +41,7 @@ def _with_exit_codes(cmd):
 
 for _cmd in cli.commands.values():
     _with_exit_codes(_cmd)
+harden(cli)   # every option: finite numbers in ASCII digits, no empty text (accelkern/commands/params.py)
 
 
 def main():

@@ -5,7 +5,6 @@ Units: clocks in MHz, sizes in bytes, bandwidth in bytes/s.
 from __future__ import annotations
 
 import os
-import platform
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -48,9 +47,15 @@ class DeviceInfo:
             return specs.theoretical_bandwidth_bytes_s(self.mem_clock_mhz, self.mem_bus_width_bits)
         return None
 
-    def peak_at_clock_tflops(self, dtype: str, clock_mhz: float | None = None) -> float | None:
-        """Architectural peak at `clock_mhz` (default: the max SM clock the driver reports)."""
+    def peak_at_clock_tflops(self, dtype: str, clock_mhz: float | None = None, path: str | None = None,
+                             cores: int | None = None, spec=None) -> float | None:
+        """Architectural peak at `clock_mhz` (default: the max SM clock the driver reports; on a CPU the
+        nominal clock). CPU: `cores` (default all physical cores) x the rate-table FLOP/clk/core of the
+        instruction `path` (default the best for the dtype) x clock."""
         clock = clock_mhz or self.max_sm_clock_mhz
+        if self.kind == "cpu":
+            return specs.cpu_peak_tflops(self.attrs.get("uarch"), dtype, cores or self.sm_count or 0, clock or 0,
+                                         path=path, spec=spec)
         return specs.peak_at_clock_tflops(self.arch, dtype, self.sm_count or 0, clock or 0, product=self.name)
 
     def to_dict(self) -> dict:
@@ -63,7 +68,7 @@ class DeviceInfo:
 # torch device types accelkern accepts; an AMD GPU under ROCm is 'cuda' to torch
 DEVICE_TYPES = ("cuda", "cpu", "xpu", "mps", "hpu")
 DEVICE_HELP = "cuda, cuda:N, cpu, xpu[:N], mps, hpu[:N]"
-_DEVICE_RE = re.compile(r"^([a-z]+)(?::(\d+))?$")
+_DEVICE_RE = re.compile(r"^([a-z]+)(?::(\d{1,6}))?$", re.ASCII)
 
 
 def parse_device(text: str) -> tuple[str, int | None]:
@@ -210,54 +215,6 @@ def _cuda_info(device: str) -> DeviceInfo:
     return info
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "CPU"
-
-
-def _physical_cores() -> int | None:
-    try:
-        pairs = set()
-        with open("/proc/cpuinfo") as f:
-            phys = core = None
-            for line in f:
-                if line.startswith("physical id"):
-                    phys = line.split(":")[1].strip()
-                elif line.startswith("core id"):
-                    core = line.split(":")[1].strip()
-                elif not line.strip():
-                    if core is not None:
-                        pairs.add((phys, core))
-                    phys = core = None
-        return len(pairs) or os.cpu_count()
-    except OSError:
-        return os.cpu_count()
-
-
-def _llc_bytes() -> int | None:
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    best = None
-    try:
-        for entry in sorted(os.listdir(base)):
-            try:
-                with open(os.path.join(base, entry, "size")) as f:
-                    text = f.read().strip()
-            except OSError:
-                continue
-            mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
-            size = int(text.rstrip("KMG")) * mult
-            best = size if best is None else max(best, size)
-    except (OSError, ValueError):
-        return None
-    return best
-
-
 def _host_memory() -> int | None:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -266,11 +223,22 @@ def _host_memory() -> int | None:
 
 
 def _cpu_info() -> DeviceInfo:
+    """The CPU from accelkern.hostcpu's facts (CPUID, sysfs); sm_count holds its physical cores and l2_bytes
+    its last-level cache, as the tables read them."""
     import torch
+
+    from accelkern.hostcpu import facts as cpu_facts
     try:
         cap = torch.backends.cpu.get_cpu_capability()
     except Exception:
         cap = None
-    return DeviceInfo(kind="cpu", index=0, name=_cpu_model(), torch_device="cpu", sm_count=_physical_cores(),
-                      l2_bytes=_llc_bytes(), memory_bytes=_host_memory(), threads=torch.get_num_threads(),
-                      cpu_capability=cap)
+    f = cpu_facts.cpu_facts()
+    llc = f.caches.levels[-1].usable_bytes if f.caches is not None and f.caches.known else None
+    info = DeviceInfo(kind="cpu", index=0, name=f.model_name or "CPU", torch_device="cpu",
+                      sm_count=f.physical_cores, l2_bytes=llc, memory_bytes=_host_memory(),
+                      threads=torch.get_num_threads(), cpu_capability=cap, max_sm_clock_mhz=f.nominal_mhz)
+    info.attrs = {"uarch": f.uarch, "uarch_name": f.uarch_name, "features": f.throughput_features,
+                  "sockets": f.sockets, "threads_per_core": f.threads_per_core, "numa_nodes": f.numa_nodes,
+                  "nominal_mhz": f.nominal_mhz, "nominal_source": f.nominal_source}
+    info.notes += list(f.notes)
+    return info

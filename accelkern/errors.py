@@ -1,7 +1,8 @@
 """The user-facing errors: a single line saying what was wrong and what is allowed, and the exit code.
 
-Exit codes of every command: 0 all measured, 1 some measurement failed (its row says why), 2 usage or
-input error, 3 no usable device for what was asked, 130 interrupted (finished rows kept).
+Exit codes of every command: 0 all measured, 1 some measurement failed (its row says why) or a results file
+could not be written, 2 usage or input error, 3 no usable device for what was asked, 128 + the signal when
+stopped (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP; finished rows kept).
 """
 
 EXIT_OK, EXIT_MEASUREMENT_FAILED, EXIT_USAGE, EXIT_NO_DEVICE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

@@ -21,6 +21,8 @@ def apply_measurement(row: Row, meas: Measurement) -> Row:
     for k, v in s.summary().items():
         setattr(row, k, v)
     row.timer = meas.mode.get("timer")
+    if meas.mode.get("clock_method"):
+        row.config = {**(row.config or {}), "clock_method": meas.mode["clock_method"]}
     tel = meas.telemetry
     if tel is not None:
         for k, v in tel.row_fields().items():
@@ -49,7 +51,31 @@ def compute_row(row: Row, meas: Measurement, device: DeviceInfo, spec: specs.Spe
         row.clock_peak = device.peak_at_clock_tflops(spec_dtype, clock)
         row.pct_of_clock_peak = _pct(row.value, row.clock_peak)
         row.flop_per_clk_per_sm = specs.flop_per_clk_per_sm(row.value, device.sm_count, clock)
+    elif device.kind == "cpu" and clock:
+        _cpu_clock_peak(row, device, spec, spec_dtype, clock)
     return row
+
+
+def _cpu_clock_peak(row: Row, device: DeviceInfo, spec, spec_dtype: str, clock: float) -> None:
+    """CPU rows: the cores that did the work (config 'threads', else the cores torch computes on) x the rate
+    table's FLOP/clk/core for the instruction path (config 'path', else the best the core has for the dtype)
+    x the measured core clock; FLOP/clk/core in flop_per_clk_per_sm."""
+    cfg = row.config or {}
+    physical = device.sm_count or 1
+    cores = cfg.get("threads") or min(physical, device.threads or physical)
+    uarch = (device.attrs or {}).get("uarch")
+    cpu_spec = spec if spec is not None and getattr(spec, "kind", None) == "cpu" else None
+    path = cfg.get("path")
+    row.clock_peak = specs.cpu_peak_tflops(uarch, spec_dtype, cores, clock, path=path, spec=cpu_spec)
+    row.pct_of_clock_peak = _pct(row.value, row.clock_peak)
+    row.flop_per_clk_per_sm = specs.flop_per_clk_per_sm(row.value, cores, clock)
+    nominal = device.max_sm_clock_mhz
+    if nominal and row.clock_peak is not None:
+        row.config = {**cfg, "nominal_mhz": nominal,
+                      "peak_at_nominal": specs.cpu_peak_tflops(uarch, spec_dtype, cores, nominal, path=path,
+                                                               spec=cpu_spec)}
+    if row.clock_peak is None:
+        row.note = _join(row.note, specs.cpu_rate_note(uarch, spec_dtype, path))
 
 
 def memory_row(row: Row, meas: Measurement, device: DeviceInfo, spec: specs.Spec | None) -> Row:
@@ -74,3 +100,18 @@ def memory_row(row: Row, meas: Measurement, device: DeviceInfo, spec: specs.Spec
 
 def _join(a, b):
     return b if not a else f"{a}; {b}"
+
+
+def label_cpu_torch_path(row: Row, device: DeviceInfo, dtype: str) -> Row:
+    """A torch GEMM row on a CPU names the code torch ran (oneDNN and its kernel, the BLAS, or torch's own
+    loop); a fallback is labelled as torch's, not the CPU's ability, with the compute-only peak as the ceiling."""
+    if device.kind != "cpu":
+        return row
+    from accelkern.hostcpu.torch_path import torch_gemm_path
+    p = torch_gemm_path(dtype)
+    row.config = {**(row.config or {}), "torch_path": p.label(), "torch_path_why": p.why}
+    if p.fallback:
+        row.note = _join(row.note, f"torch's fallback ({p.path}: {p.why}), not the CPU's ability; "
+                                   "`accelkern peak --device cpu` measures the ceiling")
+    return row
+

@@ -108,6 +108,15 @@ class Spec:
     source: str
     match: tuple = field(default=(), repr=False)
     unpublished: str | None = None
+    # CPU entries only (kind "cpu"); a GPU entry leaves them at their defaults
+    kind: str = "gpu"
+    cores: int | None = None
+    sockets: int | None = None
+    base_clock_mhz: float | None = None
+    all_core_boost_mhz: float | None = None
+    memory_channels: int | None = None
+    memory_mts: float | None = None
+    fma_units: int | None = None
 
     def peak(self, dtype: str) -> float | None:
         """Dense datasheet peak in TFLOPS for a dtype, or None when the vendor gives none."""
@@ -132,35 +141,64 @@ def normalize_name(name: str) -> str:
     return n
 
 
+def normalize_cpu_name(name: str) -> str:
+    """/proc/cpuinfo model name -> matching form: 'Intel(R) Xeon(R) Platinum 8180 CPU @ 2.50GHz' ->
+    'intel xeon platinum 8180'; 'AMD EPYC 9654 96-Core Processor' -> 'amd epyc 9654 96-core processor'."""
+    n = name.lower().replace("(r)", " ").replace("(tm)", " ").replace("_", " ")
+    n = re.sub(r"\s*(cpu\s*)?@\s*[\d.]+\s*[gm]hz\s*$", "", n)
+    n = " ".join(n.split())
+    return n[:-4] if n.endswith(" cpu") else n
+
+
 @lru_cache(maxsize=1)
-def all_specs() -> tuple[Spec, ...]:
+def _every_spec() -> tuple[Spec, ...]:
     text = resources.files("accelkern").joinpath("data/specs.json").read_text()
     specs = []
     for d in json.loads(text)["devices"]:
         d = dict(d)
         d["match"] = tuple(re.compile(p) for p in d["match"])
+        if d.get("kind") == "cpu":
+            # a CPU has cores, not SMs; its memory capacity belongs to the machine, not the part
+            d.setdefault("sms", None)
+            d.setdefault("memory_gb", None)
         specs.append(Spec(**d))
     return tuple(specs)
 
 
+def all_specs(kind: str | None = "gpu") -> tuple[Spec, ...]:
+    """Datasheet entries of one kind: 'gpu' (the accelerator cards; the default, as before CPU entries existed),
+    'cpu', or None for every entry."""
+    return tuple(s for s in _every_spec() if kind is None or s.kind == kind)
+
+
+def cpu_specs() -> tuple[Spec, ...]:
+    """The CPU datasheet entries (kind 'cpu')."""
+    return all_specs("cpu")
+
+
+def _names(s: Spec) -> tuple[str, ...]:
+    return (s.key, normalize_name(s.name)) + ((normalize_cpu_name(s.name),) if s.kind == "cpu" else ())
+
+
 def by_key(key: str) -> Spec:
-    """Spec by key or by (normalized) display name; AccelkernError lists the valid keys."""
+    """Spec (GPU or CPU) by key or by (normalized) display name; AccelkernError lists the valid keys."""
     want = normalize_name(key)
-    for s in all_specs():
-        if want in (s.key, normalize_name(s.name)):
+    for s in _every_spec():
+        if want in _names(s) or (s.kind == "cpu" and normalize_cpu_name(key) in _names(s)):
             return s
     matched = match_device_name(key)
     if matched:
         return matched
-    keys = ", ".join(s.key for s in all_specs())
+    keys = ", ".join(s.key for s in _every_spec())
     raise AccelkernError(f"unknown spec '{key}'; known: {keys}")
 
 
 def match_device_name(reported: str) -> Spec | None:
-    """The spec whose patterns match the name a device reports, or None."""
-    n = normalize_name(reported)
-    for s in all_specs():
-        if any(p.search(n) for p in s.match):
+    """The spec whose patterns match the name a device reports (a GPU's name, or a CPU's /proc/cpuinfo model
+    name), or None."""
+    n, c = normalize_name(reported), normalize_cpu_name(reported)
+    for s in _every_spec():
+        if any(p.search(c if s.kind == "cpu" else n) for p in s.match):
             return s
     return None
 
@@ -243,3 +281,149 @@ def theoretical_bandwidth_bytes_s(mem_clock_mhz: float, bus_width_bits: int) -> 
 
 def cuda_arch(cc: tuple[int, int] | None) -> str | None:
     return None if cc is None else f"sm_{cc[0]}{cc[1]}"
+
+
+# ---- CPUs: per-core, per-cycle rates by microarchitecture (data/cpu_rates.json) ----------------------------------
+# The keys the CPUID decoder and the CPU kernels use; the data file may hold only these.
+CPU_DTYPES = ("fp64", "fp32", "bf16", "fp16", "int8")
+CPU_UARCHS = ("zen2", "zen3", "zen4", "zen5", "zen5-mobile", "skylake-sp", "cascadelake-sp", "icelake-sp",
+              "sapphirerapids", "emeraldrapids", "graniterapids", "neoverse-n1", "neoverse-v1", "neoverse-v2",
+              "haswell", "skylake", "alderlake-p")
+CPU_PATHS = {   # path -> the dtypes it computes
+    "avx2_fma": ("fp64", "fp32"), "avx512_fma": ("fp64", "fp32"), "avx2_fma_add": ("fp64", "fp32"),
+    "avx512_fma_add": ("fp64", "fp32"), "neon_fma": ("fp64", "fp32"), "sve_fma": ("fp64", "fp32"),
+    "avx512_bf16": ("bf16",), "amx_bf16": ("bf16",), "neon_bfmmla": ("bf16",),
+    "avx512_fp16": ("fp16",), "amx_fp16": ("fp16",), "neon_fp16_fma": ("fp16",),
+    "avx2_int8": ("int8",), "avx_vnni": ("int8",), "avx512_vnni": ("int8",), "amx_int8": ("int8",),
+    "neon_smmla": ("int8",),
+}
+
+
+@dataclass(frozen=True)
+class CpuRate:
+    """Dense FLOP (int8: ops, multiply and add counted apart) per clock per core of one instruction path on one
+    microarchitecture; None when no source gives it (note says why)."""
+    uarch: str
+    dtype: str
+    path: str
+    instruction: str
+    flop_per_clk_per_core: float | None
+    source: str
+    note: str
+
+
+@lru_cache(maxsize=1)
+def _cpu_table() -> dict:
+    doc = json.loads(resources.files("accelkern").joinpath("data/cpu_rates.json").read_text())
+    rates = tuple(CpuRate(**r) for r in doc["rates"])
+    for r in rates:   # a data error must fail loudly, not become a silent "unknown"
+        if r.uarch not in doc["uarchs"] or r.uarch not in CPU_UARCHS:
+            raise ValueError(f"cpu_rates.json: unknown uarch '{r.uarch}'")
+        if r.dtype not in CPU_PATHS.get(r.path, ()):
+            raise ValueError(f"cpu_rates.json: path '{r.path}' does not compute {r.dtype}")
+    return {"paths": doc["paths"], "uarchs": doc["uarchs"], "rates": rates}
+
+
+def cpu_rates(uarch: str | None) -> tuple[CpuRate, ...]:
+    """Every table entry of a microarchitecture, sourced or not (empty for an unknown one)."""
+    return tuple(r for r in _cpu_table()["rates"] if r.uarch == uarch)
+
+
+def _gemm_paths(dtype: str) -> list[str]:
+    """Paths a dense kernel can use for a dtype, in table order (the FMA+FADD mixes feed pipes a GEMM cannot)."""
+    paths = _cpu_table()["paths"]
+    return [p for p, dts in CPU_PATHS.items() if dtype in dts and not paths[p].get("mixed")]
+
+
+def _best(candidates: list[CpuRate]) -> CpuRate | None:
+    order = list(CPU_PATHS)
+    sourced = [r for r in candidates if r.flop_per_clk_per_core is not None]
+    return max(sourced, key=lambda r: (r.flop_per_clk_per_core, -order.index(r.path)), default=None)
+
+
+def cpu_rate(uarch: str | None, dtype: str, path: str | None = None) -> CpuRate | None:
+    """The sourced rate of one path, or with path None the best sourced rate for the dtype among the paths a dense
+    kernel can use (the FMA+FADD mixes excluded); None when there is none (cpu_rate_note says why)."""
+    rows = [r for r in cpu_rates(uarch) if r.dtype == dtype]
+    if path is not None:
+        return _best([r for r in rows if r.path == path])
+    return _best([r for r in rows if r.path in _gemm_paths(dtype)])
+
+
+def _path_note(uarch: str, dtype: str, path: str) -> str:
+    info, pinfo = _cpu_table()["uarchs"][uarch], _cpu_table()["paths"][path]
+    if pinfo["family"] != info["family"]:
+        return f"{path} is an {pinfo['family']} path; {uarch} is an {info['family']} core"
+    if pinfo["requires"] not in info["isa"]:
+        return f"{path} is not supported by that core: {info['name']} lacks {pinfo['requires']}"
+    entry = next((r for r in cpu_rates(uarch) if r.dtype == dtype and r.path == path), None)
+    if entry is None:
+        return f"unsourced: the table has no {dtype} rate for {path} on {uarch}"
+    return entry.note if entry.note.startswith("unsourced") else f"unsourced: {entry.note}"
+
+
+def cpu_rate_note(uarch: str | None, dtype: str, path: str | None = None) -> str | None:
+    """Why cpu_rate has no figure, in words (None when it has one): unknown microarchitecture, a dtype or path the
+    table does not have, a path the core does not support, or a rate no source gives."""
+    if cpu_rate(uarch, dtype, path) is not None:
+        return None
+    table = _cpu_table()
+    if uarch not in table["uarchs"]:
+        if not uarch:
+            return "no per-core rate: the CPU's microarchitecture was not identified"
+        return f"no per-core rate table for '{uarch}' (the table has: {', '.join(table['uarchs'])})"
+    if dtype not in CPU_DTYPES:
+        return f"no CPU rate for dtype '{dtype}' (the table has: {', '.join(CPU_DTYPES)})"
+    if path is not None:
+        if path not in CPU_PATHS:
+            return f"unknown instruction path '{path}' (known: {', '.join(CPU_PATHS)})"
+        if dtype not in CPU_PATHS[path]:
+            return f"path {path} computes {', '.join(CPU_PATHS[path])}, not {dtype}"
+        return _path_note(uarch, dtype, path)
+    family = table["uarchs"][uarch]["family"]
+    notes = [f"{p}: {_path_note(uarch, dtype, p)}" for p in _gemm_paths(dtype) if table["paths"][p]["family"] == family]
+    return f"no sourced {dtype} rate on {uarch}: " + "; ".join(notes)
+
+
+def _for_spec(r: CpuRate, spec: Spec | None) -> CpuRate:
+    """A table rate adjusted to a SKU that differs from its uarch's table (fma_units on the AVX-512 paths)."""
+    units = _cpu_table()["uarchs"].get(r.uarch, {}).get("avx512_fma_units")
+    if (spec is None or not spec.fma_units or not units or spec.fma_units == units or r.flop_per_clk_per_core is None
+            or not r.path.startswith("avx512_")):
+        return r
+    return CpuRate(r.uarch, r.dtype, r.path, r.instruction, r.flop_per_clk_per_core * spec.fma_units / units,
+                   f"{r.source}; {spec.name} datasheet entry", f"{spec.name} has {spec.fma_units} AVX-512 FMA unit(s) "
+                   f"against the table's {units}: rate scaled to match; table note: {r.note}")
+
+
+def effective_cpu_rate(uarch: str | None, dtype: str, path: str | None = None,
+                       spec: Spec | None = None) -> CpuRate | None:
+    """cpu_rate with a datasheet entry's per-SKU override applied (e.g. fma_units: 1 halves the avx512_* rates of a
+    Skylake-SP/Cascade Lake SKU); uarch None takes the entry's arch."""
+    if uarch is None and spec is not None and spec.kind == "cpu":
+        uarch = spec.arch
+    rows = [_for_spec(r, spec) for r in cpu_rates(uarch) if r.dtype == dtype]
+    if path is not None:
+        return _best([r for r in rows if r.path == path])
+    return _best([r for r in rows if r.path in _gemm_paths(dtype)])
+
+
+def cpu_peak_tflops(uarch: str | None, dtype: str, cores: int, clock_mhz: float, path: str | None = None,
+                    spec: Spec | None = None) -> float | None:
+    """Architectural peak in TFLOPS (TOPS for int8) = cores x FLOP/clk/core x clock (MHz), with the spec's per-SKU
+    override applied; None when the rate is unknown (cpu_rate_note says why) or cores/clock are missing."""
+    r = effective_cpu_rate(uarch, dtype, path, spec)
+    if r is None or not cores or not clock_mhz:
+        return None
+    return cores * r.flop_per_clk_per_core * clock_mhz * 1e6 / 1e12
+
+
+def cpu_theoretical_dram_bytes_s(spec: Spec | None, sockets: int | None = None) -> float | None:
+    """DRAM peak of a CPU entry in bytes/s = channels x MT/s x 8 B x sockets (sockets: the machine's, default the
+    entry's); where the vendor gives bandwidth but no channel count (Grace's LPDDR5X) its per-socket figure x sockets."""
+    if spec is None or spec.kind != "cpu":
+        return None
+    n = sockets or spec.sockets or 1
+    if spec.memory_channels and spec.memory_mts:
+        return spec.memory_channels * spec.memory_mts * 1e6 * 8 * n
+    return spec.memory_bw_gbps * 1e9 * n if spec.memory_bw_gbps else None

@@ -150,7 +150,8 @@ def header_line(h: RunHeader) -> str:
         if v:
             parts.append(f"{label} {v}")
     spec = f"spec: {h.spec} ({h.spec_source})" if h.spec else f"spec: none - {h.spec_source}"
-    return " | ".join(parts) + f"\n{spec}"
+    cpu = f"\n{wrap('cpu: ' + h.cpu)}" if getattr(h, "cpu", None) else ""
+    return " | ".join(parts) + cpu + f"\n{wrap(spec)}"
 
 
 def markdown_report(h: RunHeader, rows: list[Row], columns=None) -> str:

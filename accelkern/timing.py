@@ -441,8 +441,15 @@ def event_layer(device):
 def measure(fn: Callable[[int], object], device="cuda", *, slots: int = 1, rule: StopRule | None = None,
             warmup_s: float = 0.05, warmup_calls: int = 2, l2_flush: bool = False, flusher: Callable | None = None,
             graph: bool = False, graph_calls: int | None = None, telemetry: bool = True,
-            on_sample: Callable[[int, float], None] | None = None, layer=None) -> Measurement:
+            on_sample: Callable[[int, float], None] | None = None, layer=None,
+            self_timed: bool = False) -> Measurement:
     """Times `fn(slot)` (slot cycles over range(slots): rotating input sets) per the stop rule.
+
+    self_timed (devices without events): `fn` times itself and returns its seconds (accelkern's CPU kernels
+    time their pinned threads from release to the last one's end), which is the sample instead of the host
+    span around the call. On the CPU, with telemetry, the core clock is measured right after the timed
+    calls (accelkern.hostcpu.clock: every core the work used, loaded at once) and lands in the row as
+    telemetry.
 
     Returns per-call statistics in seconds (with the busy fraction and the criterion that stopped it)
     plus NVML telemetry sampled during the timed span. `layer` replaces the device's event layer
@@ -457,7 +464,7 @@ def measure(fn: Callable[[int], object], device="cuda", *, slots: int = 1, rule:
                          "calls back to back; time flushed calls without graph=True")
     layer = layer if layer is not None else event_layer(device)
     if layer is None:
-        return _measure_host(fn, device, slots, rule, warmup_s, warmup_calls, on_sample)
+        return _measure_host(fn, device, slots, rule, warmup_s, warmup_calls, on_sample, self_timed, telemetry)
     return _measure_events(fn, layer, slots, rule, warmup_s, warmup_calls, l2_flush, flusher, graph, graph_calls,
                            telemetry, on_sample, device)
 
@@ -491,7 +498,7 @@ def graph_calls_for(per_call_s: float) -> int:
     return int(min(MAX_GRAPH_CALLS, max(1, round(GRAPH_REPLAY_S / max(per_call_s, 1e-7)))))
 
 
-def _measure_host(fn, device, slots, rule, warmup_s, warmup_calls, on_sample):
+def _measure_host(fn, device, slots, rule, warmup_s, warmup_calls, on_sample, self_timed=False, telemetry=False):
     sync = synchronizer(device)
     clock = time.perf_counter
     t_end = clock() + warmup_s
@@ -508,10 +515,10 @@ def _measure_host(fn, device, slots, rule, warmup_s, warmup_calls, on_sample):
     reason = None
     while reason is None:
         t0 = clock()
-        fn(i % slots)
+        own = fn(i % slots)
         sync()
         end_wall = clock()
-        batch.append(end_wall - t0)
+        batch.append(float(own) if self_timed else end_wall - t0)
         i += 1
         if on_sample:
             on_sample(tracker.n + len(batch), batch[-1])
@@ -525,9 +532,30 @@ def _measure_host(fn, device, slots, rule, warmup_s, warmup_calls, on_sample):
     busy = float(x.sum()) / span if span > 0 else None
     stats = TimingStats.from_samples(x, reason, clock() - start_wall, criterion=rule.criterion,
                                      busy_fraction=_clip01(busy))
-    return Measurement(stats, None, {"timer": "host", "slots": slots, "l2_flush": False, "graph": False,
-                                     "calls_per_sample": 1, "criterion": rule.criterion,
-                                     "decisions": tracker.decisions})
+    mode = {"timer": "self (pinned threads, monotonic clock)" if self_timed else "host", "slots": slots,
+            "l2_flush": False, "graph": False, "calls_per_sample": 1, "criterion": rule.criterion,
+            "decisions": tracker.decisions}
+    tel = None
+    if telemetry and str(device) == "cpu":
+        tel, mode["clock_method"] = _cpu_clock_telemetry()
+    return Measurement(stats, tel, mode)
+
+
+def _cpu_clock_telemetry():
+    """(monitor.Telemetry with the core clock measured now on the cores torch computes on, how it was
+    measured); (None, why) when it cannot be measured."""
+    import torch
+
+    from accelkern import monitor
+    from accelkern.hostcpu import clock as cpu_clock, topology
+    cpus = topology.one_cpu_per_core(max(1, torch.get_num_threads()))
+    reading = cpu_clock.measure_clock(cpus, run_s=0.005, runs=3)
+    if reading.mhz is None:
+        return None, reading.method
+    per = [v for _, v in reading.per_cpu_mhz]
+    tel = monitor.Telemetry(nvml=False, samples=len(per), sm_clock_mean_mhz=reading.mhz,
+                            sm_clock_min_mhz=min(per), sm_clock_max_mhz=max(per))
+    return tel, "core clock right after the timed calls: " + reading.method
 
 
 def _clip01(v):

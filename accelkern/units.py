@@ -7,12 +7,18 @@ from accelkern.errors import AccelkernError
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
                "t": 10**12, "tb": 10**12, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_SIZE_RE = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([a-zA-Z]*)\s*$", re.ASCII)
+MAX_DIGITS = 18   # a whole number on the command line or in a file: past 10^18 it is a typo, not a size
+
+
+def is_digits(text: str) -> bool:
+    """True for a non-empty run of ASCII digits 0-9 ('²56', '٣' and '1_000' are not), short enough to be a size."""
+    return text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS
 
 
 def parse_size(text: str) -> int:
     """'2GiB' -> 2147483648, '512MiB', '1.5GB', '4096' (bytes). Binary (KiB/MiB/GiB) and decimal (KB/MB/GB)."""
-    m = _SIZE_RE.match(str(text))
+    m = _SIZE_RE.match(str(text)) if str(text).isascii() else None
     unit = m.group(2).lower() if m else None
     if not m or unit not in _SIZE_UNITS:
         raise AccelkernError(f"size '{text}' not understood; use e.g. 4096, 512MiB, 2GiB, 1.5GB")
@@ -64,7 +70,7 @@ def parse_int_values(text: str, what: str = "value") -> list[int]:
         raise AccelkernError(f"{what}: empty; use N, N1,N2,... or START:STOP:STEP (STOP excluded)")
     if ":" in raw:
         parts = raw.split(":")
-        if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        if len(parts) != 3 or not all(is_digits(p.strip()) for p in parts):
             raise AccelkernError(f"{what} '{raw}': a range is START:STOP:STEP with positive integers, STOP "
                                  "excluded, e.g. 2048:16385:2048")
         start, stop, step = (int(p) for p in parts)
@@ -81,7 +87,7 @@ def parse_int_values(text: str, what: str = "value") -> list[int]:
         p = p.strip()
         if not p:
             continue
-        if not p.isdigit() or int(p) < 1:
+        if not is_digits(p) or int(p) < 1:
             raise AccelkernError(f"{what} '{raw}': '{p}' is not a positive integer; use N, N1,N2,... or "
                                  "START:STOP:STEP (STOP excluded)")
         values.append(int(p))
@@ -93,7 +99,7 @@ def parse_int_values(text: str, what: str = "value") -> list[int]:
 def parse_gemm_shape(text: str) -> tuple[int, int, int]:
     """'8192x8192x8192' (M x N x K) -> (8192, 8192, 8192); every size a positive integer."""
     parts = str(text).lower().replace("*", "x").split("x")
-    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+    if len(parts) != 3 or not all(is_digits(p.strip()) for p in parts):
         raise AccelkernError(f"shape '{text}' not understood; use MxNxK with positive integers, e.g. 8192x8192x8192")
     m, n, k = (int(p) for p in parts)
     if min(m, n, k) <= 0:

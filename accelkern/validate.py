@@ -76,6 +76,17 @@ OVERRUN = 0.1
 FIXED_OVERHEAD_S = 10.0
 
 
+def runnable(names: list[str], kind: str) -> list[str]:
+    """The suites of `names` that can run on a device of this kind."""
+    load_suites()
+    return [n for n in names if n in SUITES and (kind in SUITES[n].devices or "any" in SUITES[n].devices)]
+
+
+def why_not(name: str, kind: str) -> str:
+    s = SUITES[name]
+    return f"{name} needs {s.needs or ' or '.join(s.devices)}"
+
+
 def shares(suites: list[Suite], budget_s: float) -> list[float]:
     """Each suite's share of the budget in whole seconds (>= 1), by weight, summing to the budget."""
     total_w = sum(s.weight for s in suites) or 1.0
@@ -193,7 +204,7 @@ def torch_gemm_rows(ctx: Context) -> Iterator[Row]:
                       backend="torch", kernel=g.name, flops=g.shape.flops, correct=ok, max_error=err,
                       tolerance=tol, config={"slots": g.slots, "size_choice": how})
             sd = torch_backend.spec_dtype(dtype, dev.kind, dev.compute_capability)
-            yield figures.compute_row(row, meas, dev, ctx.spec, sd)
+            yield figures.label_cpu_torch_path(figures.compute_row(row, meas, dev, ctx.spec, sd), dev, dtype)
         finally:
             g.close()
 

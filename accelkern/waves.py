@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from accelkern.errors import AccelkernError
+from accelkern.units import is_digits
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -27,7 +28,7 @@ def round_up(a: int, b: int) -> int:
 def parse_pair(text: str, what: str) -> tuple[int, int]:
     """'128x256' -> (128, 256); both positive."""
     parts = str(text).lower().replace("*", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 2 or not all(is_digits(p.strip()) and int(p) > 0 for p in parts):
         raise AccelkernError(f"{what} '{text}' not understood; use AxB with positive integers, e.g. 128x256")
     return int(parts[0]), int(parts[1])
 

@@ -6,13 +6,14 @@ only when a plot is drawn.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from accelkern import _ext, figures, timing, torch_backend, waves
+from accelkern import _ext, figures, safe_io, timing, torch_backend, waves
 from accelkern.errors import AccelkernError, Unavailable
 from accelkern.results import Row
 from accelkern.units import format_value
@@ -465,10 +466,7 @@ def write_summary(path: str, summary: SweepSummary, points: list[SweepPoint], me
                        **{k: p.row.config.get(k) for k in ("tiles", "waves", "full_waves", "model_tile",
                                                            "predicted_ms_fitted", "predicted_tflops_fitted")}}
                       for p in points]}
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=2, default=str)
-    os.replace(tmp, path)
+    safe_io.atomic_write(path, json.dumps(doc, indent=2, default=str))
 
 
 # ---- command helpers ------------------------------------------------------------------------------
@@ -653,8 +651,10 @@ def plot_staircase(results: list[StaircaseResult], path: str, title: str) -> dic
 def _save(fig, path: str):
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    os.replace(tmp, path)
     import matplotlib.pyplot as plt
-    plt.close(fig)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    safe_io.atomic_write(path, buf.getvalue())

@@ -50,15 +50,31 @@ def test_info_json_cpu():
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
     assert doc["device"]["kind"] == "cpu" and doc["device"]["sm_count"] >= 1
-    assert "built" in doc["extension"]
-    assert set(doc["peaks"]) >= {"bf16", "fp8", "fp32"}
+    assert "built" in doc["extensions"]["_cpu"] and "built" in doc["extensions"]["_C"]
+    assert set(doc["peaks"]) == {"fp64", "fp32", "bf16", "fp16", "int8"}
+    # the facts agree with what Linux decoded from the same CPU
+    with open("/proc/cpuinfo") as f:
+        info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    if "cpu family" in info:
+        assert doc["cpu"]["family"] == int(info["cpu family"]) and doc["cpu"]["model"] == int(info["model"])
+    flags = set(info.get("flags", "").split())
+    assert set(doc["cpu"]["throughput_features"]) <= flags | {"asimd", "sve", "sve2", "bf16", "i8mm"}
+    assert doc["cpu"]["physical_cores"] == doc["device"]["sm_count"]
+    lat = doc["memory"]["latency"]
+    if isinstance(lat, list):        # pointer chase per level: each level at least as slow as the one before
+        assert [x["level"] for x in lat][-1] == "DRAM" and all(x["ns"] > 0 for x in lat)
+        assert lat[-1]["ns"] >= lat[0]["ns"]
 
 
-def test_info_with_spec_override_shows_datasheet_peaks():
-    r = run("info", "--device", "cpu", "--spec", "h200-sxm", "--json")
+def test_info_cpu_with_a_cpu_spec_and_a_gpu_spec():
+    r = run("info", "--device", "cpu", "--spec", "epyc-9654", "--json")
+    assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
-    assert doc["peaks"]["bf16"]["spec_tflops"] == 989.5
-    assert doc["memory"]["spec_bytes_s"] == 4.8e12
+    assert doc["spec"]["name"] == "AMD EPYC 9654"
+    assert doc["memory"]["theoretical_bytes_s"] == pytest.approx(12 * 4800e6 * 8)   # 12 channels DDR5-4800
+    r = run("info", "--device", "cpu", "--spec", "h200-sxm")
+    assert r.exit_code == 2 and "GPU datasheet entry" in r.output and "Traceback" not in r.output
 
 
 def test_list_specs():

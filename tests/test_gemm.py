@@ -392,6 +392,7 @@ def test_cli_default_shape_off_the_gpu_is_sized_to_max_time(monkeypatch):
 
 class _FakeInfo:
     kind, torch_device, compute_capability, l2_bytes, sm_count, name = "cpu", "cpu", None, None, 2, "fake"
+    threads, max_sm_clock_mhz, attrs = 2, None, {}
 
 
 class _Algo:

@@ -413,9 +413,10 @@ def test_cli_help_and_bad_input(tmp_path):
     assert r.exit_code == 2 and "allowed: simt, mma, wgmma" in r.output
     r = CliRunner().invoke(cli, ["peak", "--device", "cuda:x"])
     assert r.exit_code == 2 and "malformed" in r.output
-    # no CUDA device for what was asked: exit 3, and nothing written
-    r = CliRunner().invoke(cli, ["peak", "--device", "cpu", "--out", str(tmp_path / "o")])
-    assert r.exit_code == 3 and "times CUDA kernels" in r.output and "Traceback" not in r.output
+    # no CUDA device for what was asked (the default device here is the CPU): exit 3, and nothing written
+    r = CliRunner().invoke(cli, ["peak", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 3 and "times CUDA kernels" in r.output and "--device cpu" in r.output
+    assert "Traceback" not in r.output
     assert not (tmp_path / "o").exists()
 
 
@@ -1057,7 +1058,7 @@ def test_peak_table_columns_render():
 def test_validate_registers_the_compute_ceiling_suite():
     from accelkern import validate
     names = {s.name: s for s in validate.load_suites()}
-    assert "peak" in names and names["peak"].devices == ("cuda",) and "compute ceiling" in names["peak"].title
+    assert "peak" in names and names["peak"].devices == ("cuda", "cpu") and "compute ceiling" in names["peak"].title
 
 
 # ---- bench/peak_ceiling.py (device_check's study script) on the CPU: a crash there must not cost GPU time --

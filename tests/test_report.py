@@ -286,11 +286,14 @@ def test_cpu_page_states_the_measured_rows(cpu_runs):
     for sid in ("header", "claims", "roofline", "mamf", "waves", "memory"):
         assert f'<section id="{sid}">' in html, sid
     absent = html.split('<section id="absent">')[1]
-    assert "Telemetry" in absent and "NVML" in absent and "Fleet" in absent and "accelkern fleet" in absent
+    assert "Fleet" in absent and "accelkern fleet" in absent
+    assert '<section id="telemetry">' in html     # the core clock measured after each CPU measurement
     text = _text(html)
     from accelkern.units import format_value
     assert "skipped: gemm-torch tf32:" in text
-    assert "CPU run through torch: no datasheet entry and no NVML telemetry" in text
+    # a CPU run's claims: the architectural peak at the nominal and at the measured core clock, and the gap
+    assert "arch. @ nominal" in text and "of the architectural peak at that clock" in text
+    assert "MHz" in text and "of the nominal" in text
     _h, mrows = read_jsonl(str(d / "mamf" / "mamf.jsonl"))
     winner = next(r for r in mrows if r.name == "MAMF")
     assert f"MAMF {format_value(winner.value, 'TFLOPS')}" in text and winner.shape in text

@@ -32,10 +32,21 @@ def test_mismatched_nvcc_falls_back_to_pure_python_in_one_line(tmp_path):
     r = _setup(_fake_toolkit(tmp_path, other))
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("accelkern setup:")]
-    assert len(lines) == 1, r.stderr
-    assert f"nvcc is CUDA {other}" in lines[0] and f"torch was built with CUDA {torch.version.cuda}" in lines[0]
-    assert "installing pure-Python" in lines[0]
+    cuda = [ln for ln in lines if "_C " in ln]
+    assert len(cuda) == 1, r.stderr
+    assert f"nvcc is CUDA {other}" in cuda[0] and f"torch was built with CUDA {torch.version.cuda}" in cuda[0]
+    assert "accelkern._C (the CUDA kernels) is not built" in cuda[0]
+    # the CPU kernels need no CUDA: they are still built
+    assert [ln for ln in lines if ln not in cuda] == [
+        ln for ln in lines if ln.startswith("accelkern setup: building accelkern._cpu")] and len(lines) == 2
     assert r.stdout.strip() == "accelkern"
+
+
+def test_no_cuda_toolkit_still_builds_the_cpu_kernels(tmp_path):
+    r = _setup(str(tmp_path / "no-cuda"))
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("accelkern setup:")]
+    assert r.returncode == 0 and any("no CUDA toolkit found" in ln for ln in lines), r.stderr
+    assert any("building accelkern._cpu" in ln for ln in lines)
 
 
 @pytest.mark.skipif(not torch.version.cuda, reason="needs a CUDA build of torch to mismatch against")

@@ -1,18 +1,24 @@
 """What every command shares: the error/interrupt handling group, the common options, the Session."""
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
 import click
 
-from accelkern import __version__, _ext, specs, tables
-from accelkern.errors import EXIT_INTERRUPTED, EXIT_MEASUREMENT_FAILED, AccelkernError
+from accelkern import __version__, _ext, outdir, signals, specs, tables
+from accelkern.errors import EXIT_MEASUREMENT_FAILED, AccelkernError
+from accelkern.outdir import check_out_dir, check_plot_path  # noqa: F401  (the commands import them from here)
 from accelkern.results import ResultWriter, RunHeader, progress, to_csv, to_json
 from accelkern.units import format_value
 
-EXIT_CODES_HELP = ("Exit codes: 0 all measured, 1 some measurement failed (its row says why), 2 usage or input "
-                   "error, 3 no usable device for what was asked, 130 interrupted (finished rows kept).")
+EXIT_CODES_HELP = ("Exit codes: 0 all measured, 1 some measurement failed (its row says why) or a results file "
+                   "could not be written, 2 usage or input error, 3 no usable device for what was asked, 130 "
+                   "interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (finished rows kept).")
+
+# what a full, read-only or failing file system raises
+WRITE_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG, errno.EPIPE)
 
 
 class AccelkernClickError(click.ClickException):
@@ -23,18 +29,42 @@ class AccelkernClickError(click.ClickException):
         self.exit_code = exc.exit_code
 
 
+class _OneLine(click.ClickException):
+    """A usage error said in one 'Error: ...' line (exit code 2), without click's usage lines."""
+    exit_code = 2
+
+
 class AkGroup(click.Group):
-    """Turns AccelkernError into one 'Error: ...' line with its exit code (2 usage/input, 3 no device) and
-    Ctrl-C into exit code 130, never a traceback."""
+    """Turns AccelkernError into one 'Error: ...' line with its exit code (2 usage/input, 3 no device), a stop
+    signal (Ctrl-C, SIGTERM, SIGHUP) into exit code 128 + the signal and a write the file system refused into
+    one line and exit code 1: never a traceback. The output directory a command held is let go at its end."""
 
     def invoke(self, ctx):
+        previous = signals.install()
         try:
             return super().invoke(ctx)
         except AccelkernError as exc:
             raise AccelkernClickError(exc) from None
+        except click.BadParameter as exc:   # a refused option value: one line, as every input error
+            raise _OneLine(exc.format_message()) from None
         except KeyboardInterrupt:
-            click.echo("accelkern: interrupted", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+            _say(f"accelkern: {signals.describe()}")
+            ctx.exit(signals.exit_code())
+        except OSError as exc:
+            if exc.errno not in WRITE_FAULTS:
+                raise
+            _say(f"Error: could not write{' ' + exc.filename if exc.filename else ''}: {exc.strerror}")
+            ctx.exit(EXIT_MEASUREMENT_FAILED)
+        finally:
+            outdir.release_all()
+            signals.restore(previous)
+
+
+def _say(text: str) -> None:
+    try:
+        click.echo(text, err=True)
+    except OSError:
+        pass
 
 
 def dry_run_exit(command: str) -> None:
@@ -46,33 +76,18 @@ def dry_run_exit(command: str) -> None:
         sys.exit(0)
 
 
-def check_out_dir(out: str | None) -> None:
-    """Refuses an --out that cannot be written, before anything is measured: '' , a file, a missing
-    parent that cannot be made, or a read-only directory."""
-    if out is None:
-        return
-    if not str(out).strip():
-        raise AccelkernError("--out '': give a directory to write the results into (it is created if missing)")
-    path = os.path.abspath(out)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise AccelkernError(f"--out {out}: exists and is not a directory")
-    probe = path
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
-        raise AccelkernError(f"--out {out}: cannot write there ({probe} is not a writable directory)")
-
-
-def check_plot_path(path: str | None) -> None:
-    """Refuses a --plot PNG path whose directory cannot be written, before anything is measured."""
-    if not path:
-        return
-    d = os.path.dirname(os.path.abspath(path))
-    probe = d
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if os.path.isdir(path) or not os.access(probe, os.W_OK | os.X_OK):
-        raise AccelkernError(f"--plot {path}: cannot write a PNG there (give a file path in a writable directory)")
+def ignored(names: tuple, why: str) -> list[str]:
+    """For options (parameter names) the user gave that do not apply to this run: one line naming them and
+    why (said on stderr now, returned for the footer); [] when none was given."""
+    from click.core import ParameterSource
+    ctx = click.get_current_context()
+    given = [p.opts[0] for p in ctx.command.params if p.name in names
+             and ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    if not given:
+        return []
+    line = f"ignored: {', '.join(given)} ({why})"
+    progress(line)
+    return [line]
 
 
 def track(items, label: str):
@@ -100,7 +115,8 @@ def common_options(f):
         click.option("--json", "as_json", is_flag=True, help="Print JSON (run header + rows) instead of the table."),
         click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of the table."),
         click.option("--out", default=None, metavar="DIR",
-                     help="Also write DIR/<command>.jsonl (row by row, survives Ctrl-C), .csv and .md."),
+                     help="Also write DIR/<command>.jsonl (row by row, survives Ctrl-C), .csv and .md; a DIR "
+                          "that holds an earlier run keeps it, this run is appended; one run at a time per DIR."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -118,12 +134,17 @@ class Session:
             raise AccelkernError("--json and --csv are exclusive; use --out DIR to get every format")
         check_out_dir(out)
         dry_run_exit(command)
+        outdir.claim(out, command)
         self.command, self.as_json, self.as_csv = command, as_json, as_csv
         self.info = get_device_info(device)
-        name = self.info.name if self.info.kind == "cuda" else None
+        name = self.info.name if self.info.kind in ("cuda", "cpu") else None
         self.spec, self.spec_how = specs.lookup(name, spec_name)
-        if self.info.kind == "cpu" and not spec_name:
-            self.spec_how = "CPU: no datasheet entry (% of spec left empty)"
+        if self.spec is not None and (self.spec.kind == "cpu") != (self.info.kind == "cpu"):
+            raise AccelkernError(f"--spec {spec_name}: {self.spec.name} is a {self.spec.kind.upper()} datasheet entry; "
+                                 f"this run is on {self.info.kind} (list: `accelkern info --list-specs`)")
+        if self.info.kind == "cpu" and self.spec is None:
+            self.spec_how = (f"CPU: no datasheet entry matched '{name}' (% of spec left empty; --spec NAME "
+                             "compares with one, `accelkern info --list-specs` lists them)")
         st = _ext.status()
         self.header = RunHeader(
             command=command, device=self.info.name, device_kind=self.info.kind, sms=self.info.sm_count,
@@ -131,8 +152,9 @@ class Session:
             cuda=torch.version.cuda if self.info.kind == "cuda" else None, torch=torch.__version__,
             cublaslt=str(st.get("cublaslt_version")) if st.get("built") else None, accelkern=__version__,
             extension="built" if st["built"] else st["message"], spec=self.spec.name if self.spec else None,
-            spec_source=self.spec_how, nvml=nvml_state(self.info.kind))
+            spec_source=self.spec_how, nvml=nvml_state(self.info.kind), cpu=cpu_summary(self.info))
         self.writer = ResultWriter(out, self.header, stem=command)
+        self.failures: list[str] = []    # other outputs that could not be written (a plot, the report page)
 
     def emit(self, row):
         self.writer.write(row)
@@ -144,9 +166,14 @@ class Session:
 
     def finish(self, columns=tables.SUMMARY_COLUMNS, footer: list[str] | None = None, interrupted: bool = False,
                shown: list | None = None):
-        """Closes the files (every row) and prints the table of `shown` rows (default: every row),
-        or all rows as JSON/CSV; interrupted -> exit 130 after saying how many rows were kept."""
-        self.writer.close(tables.markdown_report(self.header, self.writer.rows, columns))
+        """Closes the files (every row) and prints the table of `shown` rows (default: every row), or all rows
+        as JSON/CSV. Exit code: 128 + the signal when stopped, 1 when a file could not be written or a
+        measurement failed."""
+        try:
+            with signals.deferred():   # a stop signal now waits until the files are whole
+                self.writer.close(tables.markdown_report(self.header, self.writer.rows, columns))
+        except KeyboardInterrupt:
+            interrupted = True
         rows = self.writer.rows
         if self.as_json:
             click.echo(to_json(self.header, rows))
@@ -157,15 +184,45 @@ class Session:
             click.echo(tables.text_table(rows if shown is None else shown, columns))
             for line in footer or []:
                 click.echo(tables.wrap(line))
-        if self.writer.out_dir:
-            progress(f"results written to {self.writer.out_dir}/{self.command}.{{jsonl,csv,md}}")
-        if interrupted:
-            progress(f"interrupted: {len(rows)} finished row(s) kept")
-            sys.exit(EXIT_INTERRUPTED)
+        finish_files(self.writer, interrupted, self.failures)
         failed = [r for r in rows if r.status == "failed" or r.correct is False]
         if failed:
             progress(f"{len(failed)} measurement(s) failed or gave a wrong result: exit code 1")
             sys.exit(EXIT_MEASUREMENT_FAILED)
+
+
+def finish_files(writer: ResultWriter, interrupted: bool = False, failures: list[str] = ()) -> None:
+    """After the output: where the results went (or, in one line, what could not be written and what was
+    kept), then the exit for a stop signal (128 + it) or a failed write (1)."""
+    lost = writer.account()
+    if lost or failures:
+        _say("Error: " + "; ".join(([lost] if lost else []) + list(failures)))
+    elif writer.files:
+        earlier = f" (appended after {writer.earlier_runs} earlier run(s))" if writer.earlier_runs else ""
+        progress(f"results written to {writer.out_dir}/{writer.stem}.{{jsonl,csv,md}}{earlier}")
+    if interrupted:
+        progress(f"{signals.describe()}: {len(writer.rows)} finished row(s) kept")
+        sys.exit(signals.exit_code())
+    if lost or failures:
+        sys.exit(EXIT_MEASUREMENT_FAILED)
+
+
+def cpu_summary(info) -> str | None:
+    """The CPU facts line of a CPU run's header: microarchitecture, topology, throughput ISA, caches, clock."""
+    if info.kind != "cpu":
+        return None
+    from accelkern.hostcpu import facts as cpu_facts
+    f = cpu_facts.cpu_facts()
+    parts = [f"{f.uarch_name or 'unknown microarchitecture'}"
+             + (f" (family {f.family} model {f.model} stepping {f.stepping})" if f.family is not None else ""),
+             f"{f.physical_cores} core(s) x {f.threads_per_core} thread(s), {f.sockets} socket(s), "
+             f"{f.numa_nodes or '?'} NUMA node(s)",
+             " ".join(f.throughput_features) or "no vector ISA known"]
+    if f.caches is not None and f.caches.known:
+        parts.append(f.caches.describe())
+    if f.nominal_mhz:
+        parts.append(f"nominal {f.nominal_mhz:.0f} MHz ({f.nominal_source})")
+    return " | ".join(parts)
 
 
 def nvml_state(kind: str) -> str | None:

@@ -8,11 +8,13 @@ import sys
 
 import click
 
+from accelkern import outdir
 from accelkern.commands.common import Session, check_out_dir, dry_run_exit
 
-EPILOG = ("Exit codes: 0 no rank and no pair flagged, 1 a rank or pair flagged, a measurement failed or a rank "
-          "went missing (with --self-test: the self-test failed), 2 usage or input error, 3 no usable device, "
-          "130 interrupted (finished rows kept).")
+EPILOG = ("Exit codes: 0 no rank and no pair flagged, 1 a rank or pair flagged, a measurement failed, a rank "
+          "went missing or a results file could not be written (with --self-test: the self-test failed), 2 usage "
+          "or input error, 3 no usable device, 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (finished "
+          "rows kept).")
 
 
 @click.command(epilog=EPILOG)
@@ -30,8 +32,9 @@ EPILOG = ("Exit codes: 0 no rank and no pair flagged, 1 a rank or pair flagged, 
                    "the others 1); warm-ups, checks and start-up come on top.")
 @click.option("--tolerance", type=float, default=5.0, show_default=True, metavar="PCT",
               help="Flag a rank (or p2p pair) more than PCT percent below the fleet median of the same "
-                   "measurement. GPU ranks are also flagged below a datasheet floor: HBM 75%, GEMM and "
-                   "MAMF 50%, peak 60%.")
+                   "measurement, and more than its measured noise explains (2 standard deviations of the gap, from "
+                   "the figures' own spread and the number of ranks). GPU ranks are also flagged below a datasheet "
+                   "floor: HBM 75%, GEMM and MAMF 50%, peak 60%.")
 @click.option("--timeout", type=float, default=300.0, show_default=True,
               help="Seconds a rank waits for the others (process-group timeout of every collective, and "
                    "of each barrier and of the result gathering); a rank missing after it is named.")
@@ -76,6 +79,7 @@ def fleet(local, device, suites, budget, tolerance, timeout, sizes, p2p_size, ge
     check_out_dir(out)
     if opts.local is not None:
         dry_run_exit("fleet")
+        outdir.claim(out, "fleet")       # the launcher holds --out for its ranks
         from accelkern.fleet import launch
         sys.exit(launch.run_local(opts))
     from accelkern.fleet import rank_main
@@ -83,6 +87,7 @@ def fleet(local, device, suites, budget, tolerance, timeout, sizes, p2p_size, ge
     env = RankEnv.from_env()
     if env.rank == 0:
         dry_run_exit("fleet")
+        outdir.claim(out, "fleet")       # under torchrun rank 0 holds --out (the merged files are its)
     else:
         with contextlib.redirect_stdout(io.StringIO()):   # only rank 0 speaks
             dry_run_exit("fleet")

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import click
 
-from accelkern.commands.common import EXIT_CODES_HELP, Session, check_out_dir, common_options, dry_run_exit, track
-from accelkern.errors import AccelkernError
+from accelkern.commands.common import (EXIT_CODES_HELP, Session, check_out_dir, common_options, dry_run_exit,
+                                       ignored, track)
+from accelkern.errors import AccelkernError, NoDevice
 from accelkern.results import progress
 
 GPU_SHAPE = 8192
@@ -84,7 +85,16 @@ def gemm(device, spec_name, as_json, as_csv, out, dtypes, shapes, batch, backend
     dry_run_exit("gemm")
 
     dev = resolve_device(device)
+    if bks and not dev.startswith("cuda") and "torch" not in bks:   # refused before any file is touched
+        raise NoDevice(f"--backend {backends}: cuBLAS and cuBLASLt need a CUDA GPU; this run is on {dev} "
+                       "(--backend torch measures it)")
     bks = bks or g.default_backends(dev)
+    notes = []
+    if not any(b in ("cublas", "cublaslt") for b in bks):
+        notes += ignored(("top_k", "algo_index", "workspace"), "they choose cuBLAS/cuBLASLt algorithms; this run "
+                                                                "times torch only")
+        if layout != "tn":
+            notes += ignored(("layout",), "torch is always timed in tn")
 
     def request(n, m, nn, k, sized=None):
         return g.GemmRequest(n, m, nn, k, batch=batch, layout=layout, out=fp8_out if g.gemm_dtype(n).fp8 else None,
@@ -127,7 +137,8 @@ def gemm(device, spec_name, as_json, as_csv, out, dtypes, shapes, batch, backend
     except KeyboardInterrupt:
         interrupted = True
     s.writer.rows[:] = g.order_rows(s.writer.rows)
-    s.finish(columns=g.columns(), footer=footer_lines(s.writer.rows, rule, sized_note), interrupted=interrupted)
+    s.finish(columns=g.columns(), footer=notes + footer_lines(s.writer.rows, rule, sized_note),
+             interrupted=interrupted)
 
 
 def footer_lines(rows, rule, sized_note: str | None = None) -> list[str]:

@@ -1,10 +1,12 @@
 """`accelkern mamf`: maximum achievable matmul FLOPS (logic in accelkern/mamf/)."""
 from __future__ import annotations
 
+import os
+
 import click
 
-from accelkern import __version__, tables
-from accelkern.commands.common import EXIT_CODES_HELP, Session, check_out_dir, common_options, dry_run_exit
+from accelkern import __version__, outdir, tables
+from accelkern.commands.common import EXIT_CODES_HELP, Session, check_out_dir, common_options, dry_run_exit, ignored
 from accelkern.errors import AccelkernError
 from accelkern.results import ResultWriter, RunHeader, progress, read_results
 
@@ -136,27 +138,29 @@ def mamf(device, spec_name, as_json, as_csv, out, dtypes, search, backend, mode,
         raise AccelkernError("--results goes with --compare-log (our run to set beside a mamf-finder log)")
     if sms and not replay_path:
         raise AccelkernError("--sms goes with --replay (a measured run reads the SM count from the device)")
+    if replay_path and device:
+        raise AccelkernError("--replay replays a recording instead of measuring: it takes no --device")
+    if replay_path and results_path:
+        raise AccelkernError("--replay and --results exclude each other")
+    check_out_dir(out)
+    if out:   # a file this run reads is never one it writes
+        outdir.refuse_reading_outputs({"--replay": replay_path, "--compare-log": compare_path,
+                                       "--results": results_path and _jsonl_path(results_path)},
+                                      [os.path.join(out, f"mamf.{ext}") for ext in ("jsonl", "csv", "md")])
     log = _load_log(compare_path) if compare_path else None
     if replay_path:
-        if device:
-            raise AccelkernError("--replay replays a recording instead of measuring: it takes no --device")
-        if results_path:
-            raise AccelkernError("--replay and --results exclude each other")
-        from accelkern.mamf import replay
-        rec = replay.load(replay_path, dtype=wanted[0] if dtypes != "bf16" or len(wanted) > 1 else None)
-        check_out_dir(out)
+        rec = _load_replay(replay_path, dtype=wanted[0] if dtypes != "bf16" or len(wanted) > 1 else None)
         dry_run_exit("mamf")
         return _replay(rec, wanted, dtypes, as_json, as_csv, out, search, budget, ms, ns, ks, sms, tiles, top,
                        repeats, log)
     if results_path:
-        check_out_dir(out)
         dry_run_exit("mamf")
-        found = read_results(_jsonl_path(results_path))
-        for problem in found.problems:
-            progress(f"--results: {problem}")
-        return _compare_only(log, found.rows, as_json, as_csv, out)
+        found = _read_ours(_jsonl_path(results_path), "--results")
+        return _compare_only(log, found, as_json, as_csv, out)
     s = Session("mamf", device, spec_name, as_json, as_csv, out)
     headlines: list[str] = []
+    if (backend or ("cublaslt" if s.info.kind == "cuda" else "torch")) == "torch":
+        headlines += ignored(("algos",), "it times cuBLASLt's algorithms; this run uses the torch backend")
     try:
         for d in wanted:
             try:
@@ -174,11 +178,77 @@ def mamf(device, spec_name, as_json, as_csv, out, dtypes, search, backend, mode,
 
 
 def _load_log(path):
-    from accelkern.mamf import replay
-    rec = replay.load(path)
-    if rec.fmt != "mamf-finder":
+    if _is_jsonl(path):
         raise AccelkernError(f"--compare-log {path}: not a mamf-finder log (give ours with --results)")
+    rec = _load_finder(path, None)
+    for note in rec.notes:
+        progress(f"--compare-log {path}: {note}")
     return rec
+
+
+def _is_jsonl(path) -> bool:
+    """A results JSONL (ours) rather than a mamf-finder log: its first non-blank character opens a record."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    return head.lstrip()[:1] == b"{"
+
+
+def _load_finder(path, dtype):
+    """A mamf-finder log as replay reads it; when it yields no shape, the refusal names its damaged lines."""
+    from accelkern.mamf import finder_log, replay
+    try:
+        return replay.load(path, dtype=dtype)
+    except AccelkernError as exc:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                notes = [n for n in finder_log.parse(f.read(), path)["notes"] if n.startswith("line ")]
+        except OSError:
+            notes = []
+        if not notes:
+            raise
+        raise AccelkernError(f"{exc}; damaged: {notes[0]}" + (" ..." if len(notes) > 1 else "")) from None
+
+
+def _read_ours(path, option):
+    """An accelkern mamf JSONL through the one results reader (damaged lines left out; _using names them)."""
+    try:
+        return read_results(path)
+    except OSError as exc:
+        raise AccelkernError(f"{option} {path}: cannot read it ({exc.strerror})") from None
+
+
+def _using(found, option, use):
+    """use(found)'s result; its damaged lines and, of a file holding several runs, which run was used are named
+    on stderr, or, when use() refuses (nothing usable), in its one error line."""
+    try:
+        result = use(found)
+    except AccelkernError as exc:
+        if not found.problems:
+            raise
+        more = f" and {len(found.problems) - 1} more" if len(found.problems) > 1 else ""
+        raise AccelkernError(f"{exc} (damaged: {found.problems[0]}{more})") from None
+    for problem in found.problems:
+        progress(f"{option} {found.path}: {problem}")
+    if found.which():
+        progress(f"{option} {found.path}: using {found.which()}")
+    return result
+
+
+def _load_replay(path, dtype):
+    """The recording to replay: a mamf-finder log as replay reads it, or our JSONL's latest run with its damaged
+    lines left out (named on stderr; the line numbers replay reports stay those of the file)."""
+    from accelkern.mamf import replay
+    if not _is_jsonl(path):
+        return _load_finder(path, dtype)
+    found = _read_ours(path, "--replay")
+    with open(path, "rb") as f:
+        lines = f.read().decode("utf-8", errors="replace").split("\n")
+    keep = [line if no >= found.latest.line and no not in found.skipped else ""
+            for no, line in enumerate(lines, 1)]
+    return _using(found, "--replay", lambda _: replay._from_jsonl(path, "\n".join(keep), dtype))
 
 
 def _jsonl_path(path):
@@ -208,12 +278,14 @@ class _OfflineSession(Session):
     """A Session for work without a device (replay, compare): the header names the recording."""
 
     def __init__(self, device_name, kind, sms, as_json, as_csv, out):
+        outdir.claim(out, "mamf")
         self.command, self.as_json, self.as_csv = "mamf", as_json, as_csv
         self.info, self.spec = None, None
         self.header = RunHeader(command="mamf", device=device_name or "unknown", device_kind=kind, sms=sms,
                                 accelkern=__version__,
                                 spec_source="none: nothing measured here, no datasheet comparison")
         self.writer = ResultWriter(out, self.header, stem="mamf")
+        self.failures = []
 
 
 def _replay(rec, wanted, dtypes, as_json, as_csv, out, search, budget, ms, ns, ks, sms, tiles, top, repeats, log):
@@ -238,9 +310,9 @@ def _replay(rec, wanted, dtypes, as_json, as_csv, out, search, budget, ms, ns, k
     _mamf_finish(s, lines)
 
 
-def _compare_only(log, rows, as_json, as_csv, out):
+def _compare_only(log, found, as_json, as_csv, out):
+    cmp_rows, lines = _using(found, "--results", lambda f: _compare(log, f.rows))
     s = _OfflineSession(log.device, "compare", log.sms, as_json, as_csv, out)
-    cmp_rows, lines = _compare(log, rows)
     for r in cmp_rows:
         s.writer.write(r)
     s.finish(columns=COMPARE_COLUMNS, footer=lines)

@@ -1,11 +1,13 @@
 """`accelkern validate`: the main job, every registered suite within one budget."""
 from __future__ import annotations
 
+import os
+
 import click
 
 from accelkern.commands.common import Session, common_options
 from accelkern.validate import SUITE_NAMES
-from accelkern.errors import AccelkernError
+from accelkern.errors import AccelkernError, NoDevice
 from accelkern.results import progress
 
 
@@ -35,7 +37,14 @@ def validate(device, spec_name, as_json, as_csv, out, budget, suites, report_pat
         from accelkern import report
         report.require()
         report.check_output(report_path)
+        md = report.output_paths(report_path)[1]
+        if out and os.path.abspath(md) == os.path.abspath(os.path.join(out, "validate.md")):
+            raise AccelkernError(f"--report {report_path}: its markdown would be {md}, the markdown of this run's "
+                                 "results; give the page another name")
     s = Session("validate", device, spec_name, as_json, as_csv, out)
+    if wanted and not v.runnable(wanted, s.info.kind):   # before anything is measured or written
+        raise NoDevice(f"--suite {suites}: none of these suites runs on {s.info.kind} ("
+                       + "; ".join(v.why_not(n, s.info.kind) for n in wanted) + ")")
     skipped: list[str] = []
     try:
         skipped = v.run(s.info, s.spec, budget, s.emit, only=wanted, progress=progress)
@@ -45,5 +54,10 @@ def validate(device, spec_name, as_json, as_csv, out, budget, suites, report_pat
     if s.info.kind == "cpu":
         footer.append("skipped: CUDA kernels, cuBLAS/cuBLASLt and NVML telemetry: no CUDA device in this run")
     if report_path:
-        progress(f"report written to {report.write_run(s.header, s.writer.rows, report_path, notes=footer)['html']}")
+        try:
+            progress(f"report written to "
+                     f"{report.write_run(s.header, s.writer.rows, report_path, notes=footer)['html']}")
+        except AccelkernError as exc:   # the page failed (a full disk): the rows, table and files still come
+            footer.append(f"REPORT NOT WRITTEN: {exc}")
+            s.failures.append(f"report: {exc}")
     s.finish(footer=footer)

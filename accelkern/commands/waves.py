@@ -112,8 +112,12 @@ def waves_sweep(device, spec_name, as_json, as_csv, out, m_text, n_text, k_text,
     meta = {"dtype": dtype, "backend": setup.backend, "fixed_algo": ws.algo_label(setup.fixed_algo)
             if setup.fixed_algo else None, "varying": varying, "device": s.info.name, "sms": setup.sms,
             "peak_tflops": peak}
-    if s.writer.out_dir:
-        ws.write_summary(os.path.join(s.writer.out_dir, "waves_sweep_summary.json"), summary, points, meta)
+    if s.writer.out_dir and points:
+        where = os.path.join(s.writer.out_dir, "waves_sweep_summary.json")
+        try:
+            ws.write_summary(where, summary, points, meta)
+        except OSError as exc:
+            s.failures.append(f"{where}: {exc.strerror or exc}")
     plot_path = plot_path or (os.path.join(s.writer.out_dir, "waves_sweep.png") if s.writer.out_dir else None)
     if plot_path and summary.points >= 2 and varying:
         title = (f"{s.info.name}: {dtype} GEMM " + "x".join(d if d in varying else str(v[0])
@@ -121,18 +125,21 @@ def waves_sweep(device, spec_name, as_json, as_csv, out, m_text, n_text, k_text,
                  + f", {setup.backend}" + (f", fixed {ws.algo_label(setup.fixed_algo)}" if setup.fixed_algo
                                            else ", per-shape algorithm"))
         footer.append(_plot(lambda: ws.plot_sweep(points, varying[0], summary, plot_path, title) if len(varying) == 1
-                            else ws.plot_heatmap(points, varying, summary, plot_path, title), plot_path))
+                            else ws.plot_heatmap(points, varying, summary, plot_path, title), plot_path, s))
     s.finish(columns=ws.table_columns("sweep"), footer=footer, interrupted=interrupted)
 
 
-def _plot(draw, path: str) -> str:
-    """Draws a plot after the measuring; a failure is named in one footer line (the results stay written)."""
+def _plot(draw, path: str, s) -> str:
+    """Draws a plot after the measuring; a failure is named in one footer line (the results stay written), and
+    one the file system refused makes the exit code 1."""
     try:
         draw()
         return f"plot: {path}"
     except (AccelkernError, OSError, ValueError, RuntimeError) as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         progress(f"plot {path} not written: {why}")
+        if isinstance(exc, OSError):
+            s.failures.append(f"plot {path}: {exc.strerror or why}")
         return f"PLOT NOT WRITTEN ({path}): {why}; the results above are kept"
 
 
@@ -201,7 +208,7 @@ def waves_staircase(device, spec_name, as_json, as_csv, out, ctas_text, n_waves,
     plot_path = plot_path or (os.path.join(s.writer.out_dir, "waves_staircase.png") if s.writer.out_dir else None)
     if plot_path and results:
         title = f"{s.info.name}: staircase kernel ({iters} dependent FFMAs per thread, 32 threads per CTA)"
-        footer.append(_plot(lambda: ws.plot_staircase(results, plot_path, title), plot_path))
+        footer.append(_plot(lambda: ws.plot_staircase(results, plot_path, title), plot_path, s))
     s.finish(columns=ws.table_columns("staircase"), footer=footer, interrupted=interrupted)
 
 

@@ -7,6 +7,7 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from accelkern import safe_io
 from accelkern.fleet import outliers
 from accelkern.results import ROW_FIELDS, ResultWriter, Row, RunHeader
 
@@ -34,6 +35,8 @@ class Verdict:
     failed_rows: int = 0
     self_test: dict | None = None       # {"factor", "rank", "flagged", "passed"}
     exit_code: int = 0
+    passed: bool = True                 # the fleet's own verdict (the exit code is 1 too when files were not written)
+    unwritten: bool = False             # a results file could not be written (exit code 1)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -90,24 +93,27 @@ def judge(rows: list[Row], identities: dict, world_size: int, tolerance_pct: flo
         v.exit_code = 0 if passed else 1
     else:
         v.exit_code = 1 if bad else 0
+    v.passed = v.exit_code == 0
     return v
 
 
 VERDICT_FILE = "fleet.verdict.json"
 
 
-def write_merged(out_dir: str, header: RunHeader, rows: list[Row], markdown: str) -> None:
-    """DIR/fleet.jsonl (the header, then every rank's rows with their flags), fleet.csv and fleet.md."""
+def write_merged(out_dir: str, header: RunHeader, rows: list[Row], markdown: str) -> str | None:
+    """Appends this fleet run to DIR/fleet.jsonl (the header, then every rank's rows with their flags),
+    fleet.csv and fleet.md; returns None, or the one line saying what could not be written and what was kept."""
     w = ResultWriter(out_dir, header, stem="fleet")
     for r in rows:
         w.write(r)
     w.close(markdown)
+    return w.account()
 
 
 def write_verdict(directory: str, verdict: Verdict) -> None:
-    """DIR/fleet.verdict.json: the exit code and why (what a launcher relays)."""
-    path = os.path.join(directory, VERDICT_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(verdict.to_dict(), f)
-    os.replace(tmp, path)
+    """DIR/fleet.verdict.json: the exit code and why (what a launcher relays); a launcher that finds none
+    names what it knows from the state files instead."""
+    try:
+        safe_io.atomic_write(os.path.join(directory, VERDICT_FILE), json.dumps(verdict.to_dict()))
+    except OSError:
+        pass

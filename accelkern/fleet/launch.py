@@ -4,7 +4,6 @@ then stopped the others), the per-rank state files say which rank it was and whe
 the others' are merged and shown, and the missing rank is named."""
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
@@ -16,10 +15,11 @@ import time
 
 import click
 
-from accelkern.errors import EXIT_INTERRUPTED, NoDevice
+from accelkern import outdir, signals
+from accelkern.errors import NoDevice
 from accelkern.fleet import gather, state
 from accelkern.fleet.options import FleetOptions
-from accelkern.results import progress, read_jsonl
+from accelkern.results import progress, read_results
 
 STOP_GRACE_S = 30.0
 RANK_STOP_S = 5.0
@@ -48,23 +48,31 @@ def _check_gpus(opts: FleetOptions) -> None:
                        f"use --local {count} or --device cpu")
 
 
-def _clear_old_files(directory: str) -> None:
-    """Rank files of an earlier run in the same --out would be taken for this run's."""
-    for pattern in ("fleet.rank*.jsonl", "fleet.rank*.csv", "fleet.rank*.state.json", gather.VERDICT_FILE):
-        for path in glob.glob(os.path.join(directory, pattern)):
-            os.remove(path)
+def _runs_before(directory: str, n: int) -> dict:
+    """{rank: runs its rows file holds now}: a rank appends this run after them (its earlier runs are kept), so
+    a post-mortem reads only what comes after."""
+    out = {}
+    for r in range(n):
+        path = state.rows_path(directory, r)
+        try:
+            out[r] = len(read_results(path).runs) if os.path.exists(path) else 0
+        except OSError:
+            out[r] = 0
+    return out
 
 
 def run_local(opts: FleetOptions) -> int:
     _check_gpus(opts)
-    tmp = None if opts.out else tempfile.mkdtemp(prefix="accelkern-fleet-")
-    work = opts.out or tmp
-    os.makedirs(work, exist_ok=True)
-    _clear_old_files(work)
+    work = tempfile.mkdtemp(prefix=f"accelkern-fleet-{os.getpid()}-")   # state files and the verdict, never in --out
+    rows_dir = opts.out or work
     env = dict(os.environ)
+    if opts.out:
+        os.makedirs(opts.out, exist_ok=True)
+        env.update(outdir.held_env(opts.out))              # the ranks write in the directory this launcher holds
+    before = _runs_before(rows_dir, opts.local)
     if opts.local > 1:
         env.setdefault("OMP_NUM_THREADS", "1")   # torchrun's own default, without its banner
-    cmd = torchrun_command(opts.local, opts.for_ranks(tmp).rank_argv())
+    cmd = torchrun_command(opts.local, opts.for_ranks(work).rank_argv())
     interrupted = False
     try:
         proc = subprocess.Popen(cmd, env=env)
@@ -76,12 +84,11 @@ def run_local(opts: FleetOptions) -> int:
         verdict = _read_verdict(work)
         if verdict is not None and not interrupted:
             return int(verdict["exit_code"])
-        code = post_mortem(opts, work, rc)
-        return EXIT_INTERRUPTED if interrupted else code
+        code = post_mortem(opts, work, rc, rows_dir, before, stopped_here=interrupted)
+        return signals.exit_code() if interrupted else code
     finally:
         _kill_leftover_ranks(work)
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _wait(proc, work: str) -> int:
@@ -135,7 +142,7 @@ def _read_verdict(directory: str) -> dict | None:
 
 def _culprit(rec: dict | None, rc: int) -> str | None:
     """What a rank's state file says about how it ended; None for a rank that ended on its own or was only
-    stopped by torchrun because another one failed."""
+    stopped by torchrun because another one failed (or because this launcher was stopped)."""
     if rec is None:
         return "never started (no state file)"
     where = f"(pid {rec.get('pid')} on {rec.get('host')}) during '{rec.get('phase')}'"
@@ -146,27 +153,59 @@ def _culprit(rec: dict | None, rc: int) -> str | None:
     return None
 
 
-def post_mortem(opts: FleetOptions, work: str, rc: int) -> int:
-    """After torchrun failed: names the rank(s) that died or failed, shows and writes the rows the others
-    (and they) finished. Exit code 1 (a missing rank fails the fleet)."""
+def _first_stopped(states: dict) -> dict:
+    """When no rank died or failed but ranks were stopped by a signal: the first one stopped (by its state file's
+    time) was stopped from outside; torchrun then stopped the others."""
+    stopped = sorted((rec.get("time") or 0, r) for r, rec in states.items()
+                     if rec.get("state") == state.STOPPED and rec.get("signal"))
+    if not stopped:
+        return {}
+    r = stopped[0][1]
+    rec = states[r]
+    return {r: f"was stopped by {rec['signal']} (pid {rec.get('pid')} on {rec.get('host')}) during "
+               f"'{rec.get('phase')}'; torchrun then stopped the others"}
+
+
+def _rows_since(path: str, runs_before: int) -> tuple[dict | None, list]:
+    """(header, rows) of the runs a rank appended to its file in this fleet run."""
+    try:
+        runs = read_results(path).runs[runs_before:]
+    except OSError:
+        return None, []
+    header = next((r.header for r in runs if r.header), None)
+    return header, [row for r in runs for row in r.rows]
+
+
+def post_mortem(opts: FleetOptions, work: str, rc: int, rows_dir: str, before: dict,
+                stopped_here: bool = False) -> int:
+    """After torchrun failed: names the rank(s) that died, failed or were stopped by a signal, shows and writes
+    the rows the others (and they) finished. Exit code 1 (a missing rank fails the fleet)."""
     n = opts.local
     states = state.read_states(work)
     rows, headers, identities = [], {}, {}
     for r in range(n):
-        path = state.rows_path(work, r)
+        path = state.rows_path(rows_dir, r)
         if os.path.exists(path):
-            header, rs = read_jsonl(path)
+            header, rs = _rows_since(path, before.get(r, 0))
             if header:
                 headers[r] = header
             rows += rs
         if r in states:
             identities[r] = {"host": states[r]["host"], "node": states[r]["node"]}
+        else:   # no state file: the rank's own rows say where it ran
+            cfg = next((x.config for x in rows if x.config.get("rank") == r and "node" in x.config), None)
+            if cfg:
+                identities[r] = {"host": cfg.get("host"), "node": cfg.get("node")}
     missing = {r: why for r in range(n) if (why := _culprit(states.get(r), rc))}
-    if n > 1 and len(missing) == n and len({states.get(r, {}).get("phase") for r in range(n)}) == 1:
+    if not missing and not stopped_here:
+        missing = _first_stopped(states)
+    if n > 1 and len(missing) == n and len({states.get(r, {}).get("phase") for r in range(n)}) == 1 \
+            and all(states.get(r, {}).get("state") == state.RUNNING for r in range(n)):
         phase = states.get(0, {}).get("phase")
-        missing = {r: f"ended during '{phase}' with every other rank: a collective timed out and torch ended all "
-                      f"ranks (NCCL's watchdog does), so no single rank can be named; see torchrun's report above"
-                   for r in range(n)}
+        backend = states.get(0, {}).get("backend") or ("gloo" if opts.device == "cpu" else "nccl")
+        ender = "NCCL's watchdog ends every rank" if backend == "nccl" else "torchrun ends every rank"
+        missing = {r: f"ended during '{phase}' with every other rank: a collective failed or timed out and {ender}, "
+                      f"so no single rank can be named; see torchrun's report above" for r in range(n)}
     lost = {r: rec["message"] for r, rec in states.items() if rec.get("state") in (state.LOST_PEERS, state.STOPPED)
             and r not in missing}
     if not headers:

@@ -47,7 +47,14 @@ class FleetOptions:
 
     @property
     def files_dir(self) -> str | None:
+        """Where each rank appends its rows (fleet.rank<R>.jsonl)."""
         return self.out or self.rank_dir
+
+    @property
+    def state_dir(self) -> str | None:
+        """Where each rank's state file and rank 0's verdict go: the launcher's private directory under --local
+        (so a full or read-only --out cannot hide how a rank ended), else --out."""
+        return self.rank_dir or self.out
 
     def sweep(self, kind: str) -> tuple:
         return self.sizes or (GPU_SIZES if kind == "cuda" else CPU_SIZES)
@@ -109,9 +116,10 @@ class FleetOptions:
             a.append("--relay")
         return a
 
-    def for_ranks(self, rank_dir: str | None) -> FleetOptions:
-        """What --local passes on: files in `rank_dir` (when --out is not given), exit code relayed."""
-        return replace(self, rank_dir=None if self.out else rank_dir, relay=True, local=None)
+    def for_ranks(self, rank_dir: str) -> FleetOptions:
+        """What --local passes on: state files (and rows, when --out is not given) in the launcher's `rank_dir`,
+        exit code relayed."""
+        return replace(self, rank_dir=rank_dir, relay=True, local=None)
 
 
 def parse(*, device=None, suites=None, budget=60.0, tolerance=5.0, timeout=300.0, sizes=None, p2p_size=None,

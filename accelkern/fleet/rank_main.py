@@ -15,11 +15,10 @@ import click
 from accelkern.errors import AccelkernError, NoDevice
 from accelkern.fleet import collectives, gather, p2p, render, state, suites
 from accelkern.fleet.options import DEVICE_SUITES, FleetOptions
-from accelkern.fleet.ranks import MissingRanks, RankEnv, connect
+from accelkern.fleet.ranks import MissingRanks, RankEnv, connect, cpu_share
 from accelkern.results import ResultWriter, progress, to_json
 from accelkern.tables import header_line
 
-EXIT_STOPPED = 128 + signal.SIGTERM
 LOST_GRACE_S = 30.0
 
 
@@ -39,7 +38,27 @@ def _device(env: RankEnv, kind: str | None):
         return torch.device("cuda", env.local_rank)
     if kind == "cuda":
         raise NoDevice("--device cuda: no usable CUDA device (torch.cuda.is_available() is False); use --device cpu")
+    if env.local_world_size > 1:   # CPU ranks of one node: each on cores of its own, or said that they share
+        share = cpu_share(env.local_rank, env.local_world_size)
+        if share is None:
+            if env.rank == 0:
+                progress(f"fleet: {env.local_world_size} CPU ranks on {len(os.sched_getaffinity(0))} CPU(s): fewer "
+                         "cores than ranks, so ranks share cores and measure each other")
+        else:
+            os.sched_setaffinity(0, [c for core in share for c in core])
+            torch.set_num_threads(len(share))      # one thread per core of its own
     return torch.device("cpu")
+
+
+def _cpu_list(cpus: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5'."""
+    spans: list[list[int]] = []
+    for c in cpus:
+        if spans and c == spans[-1][1] + 1:
+            spans[-1][1] = c
+        else:
+            spans.append([c, c])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in spans)
 
 
 def _device_id(info) -> str:
@@ -58,11 +77,11 @@ class Rank:
         self.ident = {"rank": env.rank, "local_rank": env.local_rank, "world_size": env.world_size, "host": env.host,
                       "node": env.node, "device_id": _device_id(self.info), "device": self.info.name,
                       "driver": self.info.driver, "pid": os.getpid()}
-        files = opts.files_dir
-        if files:
-            os.makedirs(files, exist_ok=True)
-        self.state = state.RankState(files, env.rank, env.host, env.node, env.local_rank)
-        self.writer = ResultWriter(files, self.header, stem=f"fleet.rank{env.rank}")
+        if self.device.type == "cpu":
+            self.ident["cpus"] = _cpu_list(sorted(os.sched_getaffinity(0)))
+        self.state = state.RankState(opts.state_dir, env.rank, env.host, env.node, env.local_rank)
+        self.state.info["backend"] = "nccl" if self.device.type == "cuda" else "gloo"
+        self.writer = ResultWriter(opts.files_dir, self.header, stem=f"fleet.rank{env.rank}")
         self.rows = []
         self.lost: str | None = None
         self.missing: dict = {}
@@ -80,13 +99,16 @@ class Rank:
         self.rows.append(row)
         self.writer.write(row)
 
-    def _on_sigterm(self, signum, frame):
-        self.state.set(state=state.STOPPED,
-                       message="stopped by a signal (the launcher ends the fleet when a rank fails)")
-        os._exit(EXIT_STOPPED)
+    def _on_stop(self, signum, frame):
+        name = signal.Signals(signum).name
+        self.state.set(state=state.STOPPED, signal=name,
+                       message=f"stopped by {name} (torchrun sends it to every rank when one fails; a scheduler "
+                               "or a user may too); its finished rows are in its file")
+        os._exit(128 + signum)
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_sigterm)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._on_stop)
         env, opts = self.env, self.opts
         identities = {env.rank: self.ident}
         try:
@@ -156,11 +178,12 @@ class Rank:
         env, opts = self.env, self.opts
         payload = {"header": asdict(self.header), "identity": self.ident, "lost": self.lost,
                    "missing": {str(k): v for k, v in self.missing.items()},
+                   "write_failure": self.writer.account("sent to rank 0"),
                    "rows": [gather.row_payload(r) for r in self.rows]}
         if env.rank != 0:
             if 0 in self.missing:   # nobody will print the fleet: say so here
                 where = (f"; this rank's rows are in {state.rows_path(opts.files_dir, env.rank)}"
-                         if opts.files_dir else "")
+                         if opts.files_dir and self.writer.written else "")
                 click.echo(f"Error: rank {env.rank}: rank 0 {self.missing[0]}{where}", err=True)
             try:
                 self.store.post_json("rows", payload)
@@ -192,7 +215,8 @@ class Rank:
         identities = {r: p["identity"] for r, p in got.items()}
         rows = [gather.row_from_payload(d) for r in sorted(got) for d in got[r]["rows"]]
         headers = {r: p["header"] for r, p in got.items()}
-        code = emit_fleet(opts, rows, headers, identities, env.world_size, why, lost)
+        unwritten = {r: p["write_failure"] for r, p in got.items() if p.get("write_failure")}
+        code = emit_fleet(opts, rows, headers, identities, env.world_size, why, lost, unwritten)
         self.state.set("done", state.DONE)
         if env.world_size > 1 and not self.lost:
             _close_group()
@@ -207,32 +231,43 @@ def _close_group():
 
 
 def emit_fleet(opts: FleetOptions, rows, headers: dict, identities: dict, world_size: int, missing: dict,
-               lost: dict) -> int:
-    """Flags, prints (table or --json) and writes the fleet's results; returns the exit code. Used by rank 0
-    and by the --local launcher when rank 0 itself did not live to do it."""
+               lost: dict, unwritten: dict | None = None) -> int:
+    """Flags, prints (table or --json) and writes the fleet's results; returns the exit code (1 also when a
+    rank's file or the merged files could not be written: `unwritten` maps a rank to what it could not write).
+    Used by rank 0 and by the --local launcher when rank 0 itself did not live to do it."""
     slowed = opts.slowed_rank(world_size)
     verdict = gather.judge(rows, identities, world_size, opts.tolerance_pct, missing, lost,
                            (opts.self_test, slowed) if opts.self_test else None)
     header = gather.fleet_header(headers, identities, world_size)
-    text = render.report(rows, verdict, header_line(header))
+    failures = [f"rank {r}: {w}" for r, w in sorted((unwritten or {}).items())]
+    if opts.out:
+        text = render.report(rows, verdict, header_line(header))
+        merged = gather.write_merged(opts.out, header, rows, f"# accelkern fleet\n\n```\n{text}\n```\n")
+        if merged:
+            failures.append(merged)
+    if failures:
+        verdict.unwritten = True
+        verdict.exit_code = max(verdict.exit_code, 1)
     if opts.as_json:
         import json
         doc = json.loads(to_json(header, rows))
         doc["fleet"] = verdict.to_dict()
         click.echo(json.dumps(doc, indent=2, default=str))
     else:
-        click.echo(text)
-    if opts.out:
-        gather.write_merged(opts.out, header, rows, f"# accelkern fleet\n\n```\n{text}\n```\n")
+        click.echo(render.report(rows, verdict, header_line(header)))
+    if opts.out and not failures:
         progress(f"results written to {opts.out}/fleet.{{jsonl,csv,md}} (per rank: fleet.rank<R>.jsonl)")
-    if opts.files_dir:
-        gather.write_verdict(opts.files_dir, verdict)
+    if opts.state_dir:
+        gather.write_verdict(opts.state_dir, verdict)
+    errors = []
     if missing:
         names = ", ".join(str(r) for r in sorted(missing))
         per_rank = Counter(r.config.get("rank") for r in rows)
         kept = ", ".join(f"rank {r}: {per_rank.get(r, 0)}" for r in sorted(headers))
-        click.echo(f"Error: rank(s) {names} missing: " + "; ".join(f"rank {r} {w}" for r, w in sorted(missing.items()))
-                   + f"; rows kept ({kept})" + (f" in {opts.out}/fleet.jsonl" if opts.out else ""), err=True)
+        errors.append(f"rank(s) {names} missing: " + "; ".join(f"rank {r} {w}" for r, w in sorted(missing.items()))
+                      + f"; rows kept ({kept})" + (f" in {opts.out}/fleet.jsonl" if opts.out and not failures else ""))
+    if errors or failures:
+        click.echo("Error: " + "; ".join(errors + failures), err=True)
     return verdict.exit_code
 
 

@@ -62,6 +62,30 @@ class RankEnv:
                                  f"(RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), or use --local G") from None
 
 
+def _core_of(cpu: int) -> tuple:
+    """(package, core) of a logical CPU from sysfs (SMT siblings share it); (cpu,) when sysfs does not say."""
+    base = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+    try:
+        with open(f"{base}/physical_package_id") as f, open(f"{base}/core_id") as g:
+            return int(f.read()), int(g.read())
+    except (OSError, ValueError):
+        return (cpu,)
+
+
+def cpu_share(local_rank: int, local_world_size: int) -> list[list[int]] | None:
+    """This rank's physical cores (each as its logical CPUs) when CPU ranks of one node run at once: the CPUs
+    this process may use, grouped into cores (SMT siblings together) and dealt out in contiguous blocks, so no two
+    ranks share a core and none measures another. None when there are fewer cores than ranks."""
+    cores: dict = {}
+    for c in sorted(os.sched_getaffinity(0)):
+        cores.setdefault(_core_of(c), []).append(c)
+    groups = list(cores.values())
+    if len(groups) < local_world_size:
+        return None
+    per = len(groups) // local_world_size
+    return groups[local_rank * per:(local_rank + 1) * per]
+
+
 class FleetStore:
     """The key-value store every rank reaches (torchrun's agent store, or one hosted by rank 0)."""
 

@@ -138,9 +138,10 @@ def p2p_matrix(rows) -> list[str]:
 def verdict_lines(v, floors=outliers.FLOORS_PCT) -> list[str]:
     nodes = "; ".join(f"node {n} {e['host']}: ranks {','.join(str(r) for r in e['ranks'])}" for n, e in v.nodes.items())
     floor_text = ", ".join(f"{s.split('-')[1]} {p:g}%" for s, p in floors.items())
-    flags = (f"flags: more than {v.tolerance_pct:g}% below the fleet median, or below a datasheet floor "
-             f"({floor_text}; GPUs only)")
-    out = [f"fleet: {v.world_size} rank(s) on {len(v.nodes)} node(s) ({nodes})", flags]
+    flags = (f"flags: more than {v.tolerance_pct:g}% (or what the measured spread explains) below the fleet median, "
+             f"or below a datasheet floor ({floor_text}; GPUs only)")
+    on = f"on {len(v.nodes)} node(s) ({nodes})" if v.nodes else "(nodes unknown: no rank said where it ran)"
+    out = [f"fleet: {v.world_size} rank(s) {on}", flags]
     for r, why in v.missing_why.items():
         out.append(f"MISSING rank {r}: {why}")
     for r, why in v.lost.items():
@@ -156,7 +157,8 @@ def verdict_lines(v, floors=outliers.FLOORS_PCT) -> list[str]:
         out.append("flagged pair(s): " + ", ".join(f"{s}->{d}" for s, d in v.flagged_pairs))
     if v.failed_rows:
         out.append(f"{v.failed_rows} row(s) failed or gave a wrong result")
-    out.append("verdict: " + ("PASS" if v.exit_code == 0 else "FAIL") + f" (exit code {v.exit_code})")
+    out.append("verdict: " + ("PASS" if v.passed else "FAIL") + f" (exit code {v.exit_code}"
+               + ("; a results file could not be written, see the Error line" if v.unwritten else "") + ")")
     return out
 
 

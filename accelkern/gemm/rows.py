@@ -216,7 +216,8 @@ def torch_rows(req: GemmRequest, device_info, spec, rule=None, progress=lambda m
         row.config.update(w.config())
         if req.layout != w.layout:
             row.note = f"torch is timed in layout {w.layout} only (asked: {req.layout})"
-        yield _finish_row(row, meas, device_info, spec, req, chk)
+        yield figures.label_cpu_torch_path(_finish_row(row, meas, device_info, spec, req, chk), device_info,
+                                           dt.name)
     finally:
         w.close()
 

@@ -207,6 +207,22 @@ class Candidates:
     def __len__(self):
         return len(self.shapes)
 
+    def neighbours(self, i: int) -> list[int]:
+        """The shapes next to shape i along each axis the set varies: the nearest smaller and larger M with
+        the same N and K (the next tile-aligned M of a lattice or a wave ladder), likewise N and K."""
+        out = []
+        axes = (self.m, self.n, self.k)
+        for a, axis in enumerate(axes):
+            o1, o2 = (axes[b] for b in range(3) if b != a)
+            line = np.flatnonzero((o1 == o1[i]) & (o2 == o2[i]))
+            below = line[axis[line] < axis[i]]
+            above = line[axis[line] > axis[i]]
+            if len(below):
+                out.append(int(below[np.argmax(axis[below])]))
+            if len(above):
+                out.append(int(above[np.argmin(axis[above])]))
+        return out
+
 
 def wave_candidates(space: SearchSpace) -> Candidates:
     """The wave-aware set at every K that fits, largest K first per M x N."""

@@ -19,6 +19,7 @@ from accelkern.mamf.search import Search
 from accelkern.results import Row
 
 DEFAULT_BUDGET_S = 60.0
+CONTENDER_BAND = 0.05      # re-measured: shapes within 5% (or twice the noise) of the best search figure
 CPU_KS = (512, 1024, 2048)
 GPU_KS = (4096, 8192, 16384)
 COLD_CACHE_FALLBACK = ("cold-cache needs an L2 flush between calls, which only a CUDA device has here: "
@@ -101,8 +102,12 @@ def search_and_pick(runner, cands: Candidates, budget: Budget, search: str, top:
         return None
     progress(f"  search stopped: {res.stop_reason}")
     ranked = sorted((m for (s, md), m in runner.measured.items() if md == runner.mode), key=lambda m: -m.tflops)
-    shapes = [m.shape for m in ranked[:top]]
-    progress(f"  re-measuring the top {len(shapes)} shape(s) {repeats} times each")
+    # a shape further below the best than the noise allows cannot win the re-measures: not worth their cost
+    floor = ranked[0].tflops * (1.0 - max(CONTENDER_BAND, 2.0 * finder.noise()))
+    shapes = [m.shape for m in ranked[:top] if m.tflops >= floor]
+    progress(f"  re-measuring the top {len(shapes)} shape(s) {repeats} times each"
+             + (f" (the others of the top {top} are more than {1 - floor / ranked[0].tflops:.0%} below the best)"
+                if len(shapes) < min(top, len(ranked)) else ""))
     again = remeasure(runner, shapes, repeats, mode=mode)
     if not again:
         return None

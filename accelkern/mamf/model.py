@@ -13,6 +13,10 @@ below what the others predict for it (the library picked a slower kernel, a cloc
 times the noise variance: the search looks for the top of the surface, and one bad kernel choice must not
 make the whole neighbourhood look uncertain. Plain numpy; the posterior variance of many candidates is one
 matrix product with the inverse Cholesky factor.
+
+The fitted noise (the nugget) holds measurement noise and shape-to-shape variation that is real (the
+library picks another kernel for the next shape, and picks it again every time); `loo()` gives what the
+search needs to judge both (accelkern.mamf.calibration).
 """
 from __future__ import annotations
 
@@ -115,8 +119,18 @@ class SurfaceModel:
         d = (self.w * self.w).sum(0)                # diag of C^-1
         return self.alpha / np.sqrt(d * self.s2)
 
+    def loo(self) -> tuple[np.ndarray, np.ndarray]:
+        """Leave-one-out residuals of the measured points (measured - predicted from the others, log
+        TFLOPS) and the variance the model gave each prediction (latent and nugget)."""
+        d = (self.w * self.w).sum(0)
+        return self.alpha / d, self.s2 / d
+
+    def nugget_var(self) -> float:
+        """The fitted noise variance of log throughput (measurement noise and per-shape variation)."""
+        return self.hyper[2] * self.s2
+
     def predict(self, idx) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean of log TFLOPS and the latent (noise-free) standard deviation at `idx`."""
+        """Posterior mean of log TFLOPS at `idx` and its latent (noise-free) standard deviation."""
         idx = np.asarray(idx, dtype=np.int64)
         lmn, lk, _ = self.hyper
         cross = self._corr(idx, self.idx, lmn, lk)

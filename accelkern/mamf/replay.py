@@ -21,10 +21,12 @@ CALLS = 100
 
 @dataclass(frozen=True)
 class Point:
-    """One recorded shape: TFLOPS from the mean, median and fastest call time."""
+    """One recorded shape: TFLOPS from the mean, median and fastest call time, and the relative standard
+    error of the median when the recording has one (ours does; mamf-finder's logs do not)."""
     mean: float
     median: float | None = None
     max: float | None = None
+    spread: float | None = None
 
 
 @dataclass
@@ -86,10 +88,10 @@ class ReplayRunner:
         self.cost_total += cost
         self.measurements += 1
         row = Row(suite="mamf", name=phase, dtype=self.dtype, shape=str(s), flops=s.flops, metric="TFLOPS",
-                  value=p.mean, value_best=p.max, backend="replay", kernel=self.rec.fmt,
+                  value=p.mean, value_best=p.max, median_rel_stderr=p.spread, backend="replay", kernel=self.rec.fmt,
                   config={"mode": self.mode, "why": why, "replay": True, "median_tflops": p.median,
                           "mean_tflops": p.mean, "cost_s": cost})
-        m = Measured(s, p.mean, row, why, tflops_mean=p.mean)
+        m = Measured(s, p.mean, row, why, tflops_mean=p.mean, spread=p.spread)
         self.measured.setdefault((s, self.mode), m)
         self.emit(row)
         return m
@@ -165,7 +167,8 @@ def _from_jsonl(path: str, text: str, dtype: str | None) -> Recording:
                                  f"{r.get('value')!r})") from None
         if not (mean and mean > 0):
             raise AccelkernError(f"{path} line {no}: {s} has no positive throughput")
-        acc.setdefault(s, []).append((mean, cfg.get("median_tflops") or r.get("value"), r.get("value_best")))
+        acc.setdefault(s, []).append((mean, cfg.get("median_tflops") or r.get("value"), r.get("value_best"),
+                                      r.get("median_rel_stderr")))
         t = cfg.get("launch_tile") or cfg.get("tile")
         if t:
             tiles.append((t, cfg.get("launch_cluster") or cfg.get("cluster")))
@@ -173,7 +176,7 @@ def _from_jsonl(path: str, text: str, dtype: str | None) -> Recording:
         raise AccelkernError(f"{path}: no shape lines (no ok mamf measurement rows"
                              + (f" of dtype {want}" if want else "") + ")")
     points = {s: Point(*(sum(x[i] or 0 for x in v) / len(v) if all(x[i] for x in v) else None
-                         for i in range(3))) for s, v in acc.items()}
+                         for i in range(4))) for s, v in acc.items()}
     h = header or {}
     return Recording(path, "accelkern", points, dtype=want, device=h.get("device"), sms=h.get("sms"),
                      tiles=_tiles(tiles), mode=mode)

@@ -1,18 +1,21 @@
 """The MAMF search strategies on a candidate set: exhaustive (grid) and model-guided.
 
-Guided, in three steps:
-  1. screen  at the largest K of each M x N: a space-filling handful over log M x log N (the cheapest
-             shape first, then always the shape farthest from those measured), among well-quantized shapes;
-  2. K       for the two leaders, up to VARY_K other K values spread over the range (on a power-capped part
-             K need not help monotonically); repeated for every new leader before the search may stop;
-  3. model   a Gaussian process of log throughput (accelkern.mamf.model) predicts every unmeasured shape with
-             an uncertainty; the next shape is the one with the largest chance to beat the best by more than
-             the noise per second of predicted measuring cost, so cheap shapes and likely winners go first.
-Stopping by statistics: the noise is the best shape's measured spread (2 standard errors), at least 1%; the
-chance of an unmeasured shape is that its model value (latent, measurement noise left out) exceeds the best
-measured by more than the noise. The search stops ("converged") when the TOP_CHANCES largest chances add up
-to less than STOP_CHANCE (only the largest: neighbouring shapes' chances are correlated, so summing a long
-tail of them would count one hope many times), and the leaders' K axes are walked; otherwise at --budget.
+Guided, in four steps:
+  1. screen      at the largest K of each M x N: a space-filling handful over log M x log N (the cheapest
+                 shape first, then always the shape farthest from those measured), among well-quantized shapes;
+  2. K           for the two leaders after screening, up to VARY_K other K values spread over the range (on
+                 a power-capped part K need not help monotonically);
+  3. model       a Gaussian process of log throughput (accelkern.mamf.model) predicts every unmeasured shape;
+                 its spread is widened until the misses of its own predictions are as likely as it says
+                 (accelkern.mamf.calibration), and it includes the shape-to-shape variation the measurements
+                 showed beyond their own noise. The next shape is the one with the largest chance to beat
+                 the best by more than the noise per second of predicted measuring cost;
+  4. neighbours  before the search may stop, the leader's neighbours (the next M, N and K of the set on each
+                 side) are measured, again for every new leader: quantization makes the neighbourhood of a
+                 winner the likeliest place for a better shape, and it is cheap.
+The noise is the best shape's measured spread (2 standard errors), at least 1%. The search stops
+("converged") when the chance left is small against the price of removing it (accelkern.mamf.stop), or when
+the budget is spent (less what the job keeps for its re-measures).
 """
 from __future__ import annotations
 
@@ -21,14 +24,14 @@ from typing import Callable
 
 import numpy as np
 
+from accelkern.mamf import stop
 from accelkern.mamf.budget import Budget, Measured
+from accelkern.mamf.calibration import Calibration
 from accelkern.mamf.candidates import Candidates
 from accelkern.mamf.model import SurfaceModel
 
 NOISE_FLOOR = 0.01        # a gain below 1% is not a gain (shape-to-shape noise of power-capped parts is 1-6%)
 SCREEN_PER_DIM = 4        # screening shapes per varying dimension of M x N (plus the cheapest one)
-STOP_CHANCE = 0.2         # stop when the largest chances to beat the best add up to less than this
-TOP_CHANCES = 10          # ... the TOP_CHANCES largest
 HOT_P = 1e-4              # between full evaluations only candidates with at least this chance are re-predicted
 VARY_K = 5                # K values measured per leader
 REFIT_GROWTH = 1.2        # hyperparameters re-chosen when the measured set grew by 20%
@@ -37,25 +40,35 @@ REFIT_GROWTH = 1.2        # hyperparameters re-chosen when the measured set grew
 _erf = np.vectorize(math.erf, otypes=[float])
 
 
-def _norm_cdf(z):
-    return 0.5 * (1.0 + _erf(np.asarray(z) / math.sqrt(2.0)))
+def _norm_sf(z):
+    """P(Z > z) for a standard normal Z."""
+    return 0.5 * (1.0 - _erf(np.asarray(z) / math.sqrt(2.0)))
 
 
 class Search:
+    """`reserve_s(best)`: seconds of the budget the caller keeps for after the search (its re-measures)."""
+
     def __init__(self, runner, budget: Budget, progress: Callable[[str], None] = lambda m: None,
-                 noise_floor: float = NOISE_FLOOR):
+                 noise_floor: float = NOISE_FLOOR, reserve_s: Callable[[Measured | None], float] = lambda b: 0.0):
         self.r, self.budget, self.progress = runner, budget, progress
         self.noise_floor = noise_floor
+        self.reserve_s = reserve_s
         self.best: Measured | None = None
         self.tried = 0
         self.stop_reason = ""
         self.model: SurfaceModel | None = None
+        self.calibration = Calibration()
+        self.doubt: stop.Doubt | None = None
+
+    def left(self) -> float:
+        """Seconds of the budget the search may still spend."""
+        return self.budget.left() - self.reserve_s(self.best)
 
     def _try(self, s, why: str) -> Measured | None:
         key = (s, self.r.mode)
         if key in self.r.measured:
             return self.r.measured[key]
-        if self.budget.exhausted():
+        if self.left() <= 0:
             return None
         with self.budget:
             m = self.r.measure(s, why, rule=self._rule())
@@ -64,13 +77,13 @@ class Search:
             self.best = m
         best = f"{self.best.tflops:.4g} at {self.best.shape}" if self.best else "-"
         self.progress(f"  [{self.tried}] {s} -> {m.tflops:.4g} ({why}) | best {best} | "
-                      f"{self.budget.spent:.3g} s spent, {max(0.0, self.budget.left()):.3g} s left"
+                      f"{self.budget.spent:.3g} s spent, {max(0.0, self.left()):.3g} s left"
                       if m else f"  [{self.tried}] {s} skipped")
         return m
 
     def _rule(self):
         rule = getattr(self.r, "search_rule", None)
-        return rule(self.budget.left()) if rule else None
+        return rule(self.left()) if rule else None
 
     def noise(self) -> float:
         """The gain that counts: the best shape's measured spread (2 standard errors), at least the floor."""
@@ -81,7 +94,7 @@ class Search:
 
     def grid(self, cands: Candidates) -> Measured | None:
         for s in cands.shapes:
-            if self.budget.exhausted():
+            if self.left() <= 0:
                 self.stop_reason = "budget spent"
                 return self.best
             self._try(s, "grid")
@@ -95,8 +108,10 @@ class Search:
             self.stop_reason = "no candidate"
             return None
         self._y: dict[int, float] = {}
+        self._var: dict[int, float] = {}          # measurement variance of log throughput, when measured
         self._dead = np.zeros(len(c), dtype=bool)
         self._walked: set = set()
+        self._fitted = False
         for i in screening(c):
             self._measure(c, i, "screen at the largest K")
         self._vary_k(c)
@@ -104,13 +119,18 @@ class Search:
         return self.best
 
     def _measure(self, c: Candidates, i: int, why: str) -> bool:
-        if self.budget.exhausted() or self._dead[i] or i in self._y:
+        if self.left() <= 0 or self._dead[i] or i in self._y:
             return False
+        before = self.calibration.predict(self.model, [i], observed=True) if self._fitted else None
         m = self._try(c.shapes[i], f"{why}; {c.why[i]}")
         if m is None or not m.tflops or m.tflops <= 0:
             self._dead[i] = True
             return False
         self._y[i] = math.log(m.tflops)
+        if m.spread:
+            self._var[i] = m.spread ** 2
+        if before is not None:
+            self.calibration.record(self._y[i], float(before[0][0]), float(before[1][0]))
         return True
 
     def _vary_k(self, c: Candidates, leaders: int = 2, per_leader: int = VARY_K) -> int:
@@ -132,13 +152,36 @@ class Search:
                 new += self._measure(c, int(j), f"K for the leader {c.shapes[i]}")
         return new
 
+    def _neighbours(self, c: Candidates) -> int:
+        """The leader's neighbours along each axis of the set (see Candidates.neighbours)."""
+        lead = max(self._y, key=self._y.get)
+        return sum(self._measure(c, j, f"next to the leader {c.shapes[lead]}") for j in c.neighbours(lead))
+
+    def _before_stopping(self, c: Candidates) -> int:
+        """Shapes measured because the leader's surroundings were not yet (0: the search may stop)."""
+        return self._neighbours(c)
+
+    def _measured_var(self) -> float:
+        """The measurement variance of log throughput the runner reported (0 when it reported none)."""
+        return float(np.mean(list(self._var.values()))) if self._var else 0.0
+
+    def _chances(self, pool: np.ndarray, y_best: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean, calibrated spread and the chance to beat the best by more than the noise, per shape."""
+        mu, sd = self.calibration.predict(self.model, pool)
+        sd = sd * self.calibration.factor()
+        z = (y_best + math.log1p(self.noise()) - mu) / np.maximum(sd, 1e-9)
+        chance = np.zeros(len(z))
+        near = z < 9.0                  # beyond 9 sd the chance is below 1e-19: not worth an erf
+        chance[near] = _norm_sf(z[near])
+        return mu, sd, chance
+
     def _model_loop(self, c: Candidates):
         model = self.model = SurfaceModel(c.m, c.n, c.k, c.q_best)
         chosen_at = 0
         hot = np.zeros(len(c), dtype=bool)      # candidates with a chance at the last full evaluation
         full = True
         while True:
-            if self.budget.exhausted():
+            if self.left() <= 0:
                 self.stop_reason = "budget spent"
                 return
             idx = np.fromiter(self._y, dtype=np.int64)
@@ -148,6 +191,8 @@ class Search:
             y = np.array([self._y[i] for i in idx])
             choose = len(idx) >= chosen_at * REFIT_GROWTH
             model.fit(idx, y, choose=choose)
+            self._fitted = True
+            self.calibration.update(model, self._measured_var())
             if choose:
                 chosen_at, full = len(idx), True
             open_ = ~self._dead
@@ -155,32 +200,31 @@ class Search:
             pool = np.flatnonzero(open_ if full else hot & open_)
             if len(pool) == 0:
                 if full:
+                    if self._before_stopping(c):
+                        continue
                     self.stop_reason = "every shape measured"
                     return
                 full = True
                 continue
-            mu, sd = model.predict(pool)
-            thr = float(y.max()) + math.log1p(self.noise())
-            pi = 1.0 - _norm_cdf((thr - mu) / np.maximum(sd, 1e-9))
-            chance = float(np.sort(pi)[-TOP_CHANCES:].sum())
+            mu, sd, pi = self._chances(pool, float(y.max()))
+            cost = np.maximum(self.r.cost_s(c.flops[pool], np.exp(mu)), 1e-9)
             if full:
                 hot[:] = False
                 hot[pool[pi > HOT_P]] = True
-            if chance < STOP_CHANCE:
-                if full and self._vary_k(c):
-                    continue      # the leaders changed since K was varied: their K axis first
-                if full:
-                    self.stop_reason = (f"converged: the chance that an unmeasured shape beats the best by more "
-                                        f"than the noise ({self.noise():.1%}) is {min(chance, 1.0):.1%} (top "
-                                        f"{TOP_CHANCES} of {len(pool)} summed)")
+                self.doubt = stop.doubt(pi, cost, self.left())
+                if self.doubt.small_enough and self.calibration.recent_miss() is None:
+                    if self._before_stopping(c):
+                        continue      # the leader's surroundings first, then look again
+                    self.stop_reason = (self.doubt.why(self.noise()) + "; " + self.calibration.summary())
                     return
-                full = True
+            elif self.doubt is None or float(np.sort(pi)[-stop.TOP_CHANCES:].sum()) < self.doubt.accepted:
+                full = True           # the hot shapes look settled: judge on every shape
                 continue
             full = False
-            cost = self.r.cost_s(c.flops[pool], np.exp(mu))
-            k = int(np.argmax(pi / np.maximum(cost, 1e-9)))
+            k = int(np.argmax(pi / cost))
             self._measure(c, int(pool[k]), f"model: predicted {math.exp(mu[k]):.4g} +- {sd[k]:.1%}, "
-                                           f"{pi[k]:.0%} chance to beat the best")
+                                           f"{pi[k]:.0%} chance to beat the best (spread x"
+                                           f"{self.calibration.factor():.2f})")
 
 
 def screening(c: Candidates) -> list[int]:

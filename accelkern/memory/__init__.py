@@ -15,13 +15,13 @@ Cache policy: the HBM figure must not be served from L2. A buffer set (all buffe
 least 8x the L2 is used alone (whatever the previous call left in L2 is at the far end of the buffers,
 which the next call reaches last); smaller sets are rotated until the rotation exceeds 3x the L2, or, when
 that does not fit, the L2 is flushed before each call. On a CPU the cache is what sysfs says the CPUs in
-use can reach (cpu_caches), bounded to what is plausible, and the default buffer is 8x that within 2 GiB
+use can reach (accelkern.hostcpu.caches), bounded to what is plausible, and the default buffer is 8x that within 2 GiB
 per working set and a quarter of free memory. The size sweep is different on purpose ("hot"): one set is
 reused call after call with L2-only loads (hint l2) and a tile schedule that never re-reads a tile
 before all others, so sizes that fit in the L2 show the L2 plateau (not L1) and larger ones HBM.
 
 Modules: kernels (names, Traffic, LaunchShape), schedule (the kernels' tile order, modelled), references,
-workloads, cpu_caches, plan (sizes, cache policy, free memory), measure, tune, sweep, plot, summary,
+workloads, plan (sizes, cache policy, free memory), measure, tune, sweep, plot, summary,
 validate_suite (registers the `hbm` validate suite).
 """
 from accelkern.memory.kernels import (COLD_HINTS, CUDA_ONLY, DEFAULT_SIZE, DEFAULT_THREADS, HINTS, HOT_HINT,

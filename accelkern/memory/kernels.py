@@ -63,7 +63,7 @@ def parse_choices(text: str | None, allowed: tuple, what: str, default: list) ->
         return list(default)
     out = []
     for r in raw:
-        v = int(r) if isinstance(allowed[0], int) and r.isdigit() else r
+        v = int(r) if isinstance(allowed[0], int) and r.isascii() and r.isdigit() else r
         if v not in allowed:
             raise AccelkernError(f"{what} '{r}' not allowed; use {', '.join(str(a) for a in allowed)}")
         out.append(v)

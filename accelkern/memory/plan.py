@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from accelkern import timing
 from accelkern.device import DeviceInfo
 from accelkern.errors import AccelkernError
-from accelkern.memory import cpu_caches
+from accelkern.hostcpu import caches as cpu_caches
 from accelkern.memory.kernels import DEFAULT_SIZE, LINK_KERNELS, OWN_KERNELS, Traffic, max_buffers, traffic
 from accelkern.units import format_bytes
 

@@ -2,8 +2,10 @@
 transition marked; unsettled points drawn hollow."""
 from __future__ import annotations
 
+import io
 import os
 
+from accelkern import safe_io
 from accelkern.memory.sweep import cache_transition
 from accelkern.units import format_bytes
 
@@ -53,7 +55,9 @@ def plot_sweep(series: dict, cache_bytes: int | None, spec_tbps: float | None, p
         ax.legend(fontsize=8)
         fig.tight_layout()
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        fig.savefig(path, dpi=120)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120)
+        safe_io.atomic_write(path, buf.getvalue())   # whole or not at all
     finally:
         plt.close(fig)
     return path

@@ -3,7 +3,7 @@ copy vs Tensor.copy_."""
 from __future__ import annotations
 
 from accelkern.device import DeviceInfo
-from accelkern.memory import cpu_caches
+from accelkern.hostcpu import caches as cpu_caches
 from accelkern.results import Row
 from accelkern.units import format_value
 

@@ -1,5 +1,6 @@
 """The `hbm` validate suite: the best kernel per direction (read, write, copy) vs the spec, within the
-suite's share of the budget, set-up (allocation, random fill, checks) included."""
+suite's share of the budget, set-up (allocation, random fill, checks) included. On a CPU with accelkern._cpu:
+accelkern's CPU kernels (cpu_validate), with the DRAM figure and, when the budget allows, one cache level."""
 from __future__ import annotations
 
 import time
@@ -65,6 +66,12 @@ def suite_rows(ctx) -> Iterator[Row]:
     """Per direction every candidate is measured and the best one emitted (the others named in its note);
     on a GPU then torch's own copy as the independent cross-check. Set-up counts against ctx.budget_s."""
     info = ctx.device
+    if info.kind == "cpu":
+        from accelkern.memory import cpu_kernels
+        if cpu_kernels.available() is None:
+            from accelkern.memory import cpu_validate
+            yield from cpu_validate.rows(ctx, validate_size(info))
+            return
     cands = candidates(info)
     cuda_ext = info.kind == "cuda" and _ext.load() is not None
     n_meas = len(cands) + (1 if cuda_ext else 0)

@@ -33,7 +33,12 @@ def validate_kernels(device_info) -> list[PeakKernel]:
 
 
 def validate_rows(ctx) -> Iterator[Row]:
-    """Best row per dtype within ctx.budget_s; kernels the budget leaves no time for become skipped rows."""
+    """Best row per dtype within ctx.budget_s; kernels the budget leaves no time for become skipped rows.
+    On a CPU: accelkern's CPU kernels (peak/cpu_suite.py)."""
+    if ctx.device.kind == "cpu":
+        from accelkern.peak import cpu_suite
+        yield from cpu_suite.validate_rows(ctx)
+        return
     if _ext.load() is None:
         raise Unavailable(f"compute ceiling needs accelkern._C: {_ext.error()}")
     kernels = validate_kernels(ctx.device)
@@ -50,8 +55,8 @@ def validate_rows(ctx) -> Iterator[Row]:
 def _register():
     from accelkern import validate
     validate.register(validate.Suite("peak", "compute ceiling: compute-only peak per dtype (best instruction path)",
-                                     validate_rows, devices=("cuda",), weight=2.0,
-                                     needs="a CUDA GPU and accelkern._C"))
+                                     validate_rows, devices=("cuda", "cpu"), weight=2.0,
+                                     needs="a CUDA GPU and accelkern._C, or a CPU and accelkern._cpu"))
 
 
 _register()

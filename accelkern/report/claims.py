@@ -26,6 +26,7 @@ class ComputeClaim:
     achievable: Row | None
     achievable_label: str = ""
     gap: str = ""
+    datasheet_label: str = "datasheet"   # a CPU without a published figure: the architectural peak at nominal
 
 
 @dataclass
@@ -70,20 +71,55 @@ def compute_claims(rows: list[Row], header: dict) -> list[ComputeClaim]:
         ach, label = (mamf, "MAMF") if mamf else (gemm, f"best gemm, {gemm.backend or gemm.name}" if gemm else "")
         ref = ach or peak
         datasheet = (spec.peak(dt) if spec else None) or ref.spec_value
+        nominal = (ref.config or {}).get("peak_at_nominal") if header.get("device_kind") == "cpu" else None
         clock = ref.sm_clock_mean_mhz
         at_clock = ref.clock_peak if ref.clock_peak else (
             specs.peak_at_clock_tflops(arch, dt, sms or 0, clock or 0, header.get("device"))
             if header.get("device_kind") == "cuda" else None)
         c = ComputeClaim(dt, ref.metric or "TFLOPS", datasheet, at_clock, clock, peak, ach, label)
-        c.gap = compute_gap(c, spec, header)
+        if not datasheet and nominal:
+            c.datasheet = nominal
+            c.datasheet_label = f"arch. @ nominal {(ref.config or {}).get('nominal_mhz', 0):.0f} MHz"
+        c.gap = cpu_gap(c, ref) if header.get("device_kind") == "cpu" else compute_gap(c, spec, header)
         out.append(c)
     return out
 
 
+def cpu_gap(c: ComputeClaim, ref: Row) -> str:
+    """A CPU row's gap: the clock it ran at against the nominal one, its efficiency at that clock (measured /
+    cores x FLOP/clk/core x clock), how far the GEMM gets toward the compute-only peak, and the path torch took."""
+    r = c.achievable or c.compute_only
+    cfg = r.config or {}
+    parts = []
+    if c.datasheet and c.datasheet_label != "datasheet":
+        parts.append(f"{100.0 * r.value / c.datasheet:.1f}% of the architectural peak at the nominal clock")
+    elif c.datasheet:
+        parts.append(f"{100.0 * r.value / c.datasheet:.1f}% of the datasheet")
+    nominal = cfg.get("nominal_mhz")
+    if c.clock and nominal:
+        parts.append(f"cores at {c.clock:.0f} MHz, {c.clock / nominal:.0%} of the nominal {nominal:.0f} MHz")
+    elif c.clock is None:
+        parts.append("no core clock was recorded, so the clock's share is unknown")
+    if c.at_clock:
+        parts.append(f"{r.value / c.at_clock:.0%} of the architectural peak at that clock "
+                     f"({r.flop_per_clk_per_sm:.1f} FLOP/clk/core)" if r.flop_per_clk_per_sm else
+                     f"{r.value / c.at_clock:.0%} of the architectural peak at that clock")
+    elif r.note and "rate" in r.note:
+        parts.append("no per-clock rate for this path in the table")
+    if c.achievable is not None and c.compute_only is not None and c.compute_only.value:
+        parts.append(f"the GEMM reaches {c.achievable.value / c.compute_only.value:.0%} of the compute-only peak "
+                     f"({c.compute_only.backend})")
+    if cfg.get("torch_path"):
+        parts.append(f"torch's path: {cfg['torch_path']}")
+    if cfg.get("on_cpu") is not None and cfg["on_cpu"] < 0.95:
+        parts.append(f"threads on their cores {cfg['on_cpu']:.0%} of the time (another process competed)")
+    return "; ".join(parts) or "measured figures only (no rate table entry for this CPU)"
+
+
 def _no_spec_reason(header: dict) -> str:
     if header.get("device_kind") == "cpu":
-        return ("CPU run through torch: no datasheet entry and no NVML telemetry, so no gap to a vendor figure "
-                "is computed")
+        return ("CPU run: no datasheet entry matched, so no gap to a vendor figure is computed (the compute rows "
+                "set the architectural peak at the measured clock beside each figure)")
     return f"no datasheet entry ({header.get('spec_source') or 'none matched'}): measured figures only"
 
 
@@ -135,7 +171,9 @@ def compute_gap(c: ComputeClaim, spec: specs.Spec | None, header: dict) -> str:
 
 def memory_claim(rows: list[Row], header: dict) -> MemoryClaim | None:
     spec = facts.spec_of(header)
-    mem = [r for r in rows if r.suite == "hbm" and facts.ok(r) and r.metric == "TB/s"]
+    # a cache-level figure (validate's 'L2: read' on a CPU: one set reused on purpose) is no memory claim
+    mem = [r for r in rows if r.suite == "hbm" and facts.ok(r) and r.metric == "TB/s"
+           and not str((r.config or {}).get("cache") or "").startswith("hot")]
     kernels = {}
     for k in MEMORY_ORDER:
         best = _best([r for r in mem if facts.memory_kernel(r) == k])
@@ -153,6 +191,8 @@ def memory_claim(rows: list[Row], header: dict) -> MemoryClaim | None:
 
 
 def memory_gap(r: Row, mc: MemoryClaim, header: dict) -> str:
+    if header.get("device_kind") == "cpu":
+        return cpu_memory_gap(r)
     if not mc.datasheet:
         return _no_spec_reason(header)
     parts = [f"{100.0 * r.value / mc.datasheet:.1f}% of the datasheet {mc.datasheet:.3g} TB/s"]
@@ -171,6 +211,32 @@ def memory_gap(r: Row, mc: MemoryClaim, header: dict) -> str:
     cache = (r.config or {}).get("cache")
     if cache:
         parts.append(f"cache: {cache}")
+    return "; ".join(parts)
+
+
+def cpu_memory_gap(r: Row) -> str:
+    """A CPU memory row (accelkern's kernels): % of the theoretical DRAM figure and its source, or why there is
+    none; the write-allocate traffic of normal stores, threads, ISA path and core clock."""
+    c = r.config or {}
+    parts = []
+    if r.theoretical_value:
+        parts.append(f"{100.0 * r.value / r.theoretical_value:.1f}% of the theoretical {r.theoretical_value * 1e3:.4g} "
+                     f"GB/s ({c.get('theoretical_source') or 'channels x MT/s x 8 B'})")
+    else:
+        parts.append("no theoretical DRAM figure (no datasheet entry with memory channels, no readable dmidecode; "
+                     "--spec NAME gives one)")
+    if c.get("stores") == "normal" and c.get("memory_traffic_tbps"):
+        parts.append(f"normal stores also read each line first: the memory moved "
+                     f"{c['memory_traffic_tbps'] * 1e3:.4g} GB/s")
+    elif c.get("stores") == "streaming":
+        parts.append("streaming stores (no write-allocate read)")
+    clock = f", core {r.sm_clock_mean_mhz:.0f} MHz" if r.sm_clock_mean_mhz else ""
+    if c.get("path"):
+        parts.append(f"{c.get('threads')} pinned thread(s), {c['path']}{clock}")
+    else:
+        parts.append(f"torch's op on torch's threads{clock}")
+    if r.one_direction:
+        parts.append(f"one direction {r.one_direction * 1e3:.4g} GB/s")
     return "; ".join(parts)
 
 
@@ -216,7 +282,7 @@ def block(rows: list[Row], header: dict) -> Block | None:
     for c in claims:
         bars = []
         if c.datasheet:
-            bars.append({"label": "datasheet", "value": c.datasheet, "pct": 100.0, "kind": "datasheet"})
+            bars.append({"label": c.datasheet_label, "value": c.datasheet, "pct": 100.0, "kind": "datasheet"})
         if c.at_clock:
             bars.append({"label": f"arch. @ {c.clock:.0f} MHz", "value": c.at_clock,
                          "pct": facts.pct(c.at_clock, c.datasheet), "kind": "clock"})
@@ -228,7 +294,9 @@ def block(rows: list[Row], header: dict) -> Block | None:
                          "pct": facts.pct(c.achievable.value, c.datasheet), "kind": "gemm"})
         groups.append({"title": c.dtype, "unit": c.metric, "bars": bars})
         ref = c.achievable or c.compute_only
-        body.append([c.dtype, format_value(c.datasheet, c.metric) if c.datasheet else "-",
+        body.append([c.dtype, (format_value(c.datasheet, c.metric)
+                               + ("" if c.datasheet_label == "datasheet" else f" ({c.datasheet_label})"))
+                     if c.datasheet else "-",
                      f"{format_value(c.at_clock, c.metric)} @ {c.clock:.0f} MHz" if c.at_clock else "-",
                      f"{format_value(c.compute_only.value, c.metric)} ({c.compute_only.backend}, "
                      f"{c.compute_only.name})" if c.compute_only else "-",
@@ -242,21 +310,26 @@ def block(rows: list[Row], header: dict) -> Block | None:
     if claims:
         b.tables.append(Table(head, body, title="Compute: datasheet vs measured"))
     if mc is not None:
+        cpu = header.get("device_kind") == "cpu"
+        # a CPU has no vendor bandwidth figure per part in use: its reference is channels x MT/s x 8 B
+        ref = mc.datasheet or (mc.theoretical if cpu else None)
         bars = []
         if mc.datasheet:
             bars.append({"label": "datasheet", "value": mc.datasheet, "pct": 100.0, "kind": "datasheet"})
         if mc.theoretical:
-            bars.append({"label": "clock x bus", "value": mc.theoretical,
-                         "pct": facts.pct(mc.theoretical, mc.datasheet),
+            bars.append({"label": "channels x MT/s x 8 B" if cpu else "clock x bus",
+                         "value": mc.theoretical,
+                         "pct": facts.pct(mc.theoretical, ref),
                          "kind": "clock"})
         mbody = []
         for k, r in mc.kernels.items():
-            bars.append({"label": MEMORY_LABEL.get(k, k), "value": r.value, "pct": facts.pct(r.value, mc.datasheet),
+            bars.append({"label": MEMORY_LABEL.get(k, k), "value": r.value, "pct": facts.pct(r.value, ref),
                          "kind": "memory"})
             mbody.append([MEMORY_LABEL.get(k, k), r.kernel or r.name, r.shape or "-", format_value(r.value, "TB/s"),
-                          _pct_text(r.value, mc.datasheet), mc.gaps[k]])
+                          _pct_text(r.value, ref), mc.gaps[k]])
         groups.append({"title": "memory (read + write counted)", "unit": "TB/s", "bars": bars})
-        mhead = ["kernel", "implementation", "size", "measured", "% of datasheet", "what explains the gap"]
+        mhead = ["kernel", "implementation", "size", "measured", "% of theoretical" if cpu and not mc.datasheet
+                 else "% of datasheet", "what explains the gap"]
         mcommon = _common_gap([row[-1] for row in mbody])
         if mcommon:
             mhead, mbody = mhead[:-1], [row[:-1] for row in mbody]

@@ -11,7 +11,8 @@ from accelkern.results import Row
 GEMM_SUITES = ("gemm", "gemm-torch", "mamf", "waves")
 MEMORY_SUITES = ("hbm", "hbm-sweep")
 FLEET_PREFIX = "fleet-"
-KNOWN_SUITES = GEMM_SUITES + MEMORY_SUITES + ("peak", "peak-grid")
+CPU_MEMORY_SUITES = ("hbm-levels", "hbm-sweep-latency")   # a CPU sweep's levels and pointer-chase latency
+KNOWN_SUITES = GEMM_SUITES + MEMORY_SUITES + CPU_MEMORY_SUITES + ("peak", "peak-grid")
 
 # input and output element bytes per GEMM dtype (fp8 writes bf16, int8 accumulates and writes int32)
 GEMM_ELEMENT_BYTES = {
@@ -104,7 +105,8 @@ def memory_kernel(r: Row) -> str | None:
     if r.suite not in MEMORY_SUITES:
         return None
     if "cross-check" in (r.name or ""):
-        return "torch"
+        # Tensor.copy_; a CPU run's other torch cross-checks (amax, fill_, add) are no kernel of the claims
+        return "torch" if (r.name or "").startswith("copy") else None
     base = (r.name or "").split(": ")[-1].split(" ")[0].split("/")[0]
     return base if base in MEMORY_KERNELS else (r.name or None)
 

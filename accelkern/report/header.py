@@ -36,7 +36,8 @@ def block(run: Run, notes: list[str] | None = None) -> Block:
     if clocks:
         lo = min(r.sm_clock_min_mhz or r.sm_clock_mean_mhz for r in rows if r.sm_clock_mean_mhz)
         hi = max(r.sm_clock_max_mhz or r.sm_clock_mean_mhz for r in rows if r.sm_clock_mean_mhz)
-        text = f"SM {facts.mean(clocks):.0f} MHz mean over {len(clocks)} measurements ({lo:.0f} .. {hi:.0f} MHz)"
+        unit = "core" if h.get("device_kind") == "cpu" else "SM"
+        text = f"{unit} {facts.mean(clocks):.0f} MHz mean over {len(clocks)} measurements ({lo:.0f} .. {hi:.0f} MHz)"
     else:
         text = "SM clock not recorded" + (f" (NVML: {h.get('nvml')})" if h.get("nvml") else
                                           " (no NVML telemetry in this run)")
@@ -47,8 +48,12 @@ def block(run: Run, notes: list[str] | None = None) -> Block:
         text += f"; datasheet boost {spec.boost_clock_mhz:.0f} MHz"
     items.append(["clocks", text])
     if spec:
-        items.append(["memory (datasheet)", f"{spec.memory_gb:g} GB {spec.memory_type}, {spec.memory_bw_gbps:g} GB/s"
+        size = f"{spec.memory_gb:g} GB " if spec.memory_gb else ""
+        items.append(["memory (datasheet)", f"{size}{spec.memory_type or ''}, {spec.memory_bw_gbps:g} GB/s"
+                      + (" per socket" if spec.kind == "cpu" else "")
                       + (f"; TDP {spec.tdp_w:g} W" if spec.tdp_w else "")])
+    if h.get("cpu"):
+        items.append(["CPU", h["cpu"]])
     for label, key in (("driver", "driver"), ("CUDA", "cuda"), ("torch", "torch"), ("cuBLASLt", "cublaslt"),
                        ("accelkern", "accelkern"), ("python", "python"), ("extension accelkern._C", "extension"),
                        ("NVML", "nvml")):

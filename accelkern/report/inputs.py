@@ -30,11 +30,23 @@ class Source:
         return (self.header or {}).get("device") or self.env.get("device")
 
 
-def read_results(path: str) -> Source:
-    """results.read_results (every unusable line named, with its number), as a Source whose problems
-    name the file too."""
+def read_sources(path: str) -> list[Source]:
+    """results.read_results (every unusable line named, with its number): one Source per run the file holds
+    (a run appended to an --out DIR that held an earlier one is a run of its own), the file's problems on the
+    first."""
     res = results.read_results(path)
-    return Source(path, res.header, res.rows, [f"{path} {p}" for p in res.problems], res.env)
+    problems = [f"{path} {p}" for p in res.problems]
+    if len(res.runs) < 2:
+        return [Source(path, res.header, res.rows, problems, res.env)]
+    return [Source(f"{path} (run {i} of {len(res.runs)}, line {run.line})", run.header, run.rows,
+                   problems if i == 1 else [], run.env) for i, run in enumerate(res.runs, 1)]
+
+
+def read_results(path: str) -> Source:
+    """The latest run of a results file as a Source, with every problem of the file (read_sources gives all)."""
+    sources = read_sources(path)
+    last = sources[-1]
+    return Source(path, last.header, last.rows, sources[0].problems, last.env)
 
 
 def find_files(inputs: list[str]) -> list[str]:
@@ -68,7 +80,7 @@ def load(inputs: list[str]) -> list[Source]:
     sources = []
     for path in find_files(inputs):
         try:
-            sources.append(read_results(path))
+            sources += read_sources(path)
         except OSError as exc:
             raise AccelkernError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not any(s.rows for s in sources):

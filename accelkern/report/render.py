@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 
+from accelkern import safe_io
 from accelkern.errors import AccelkernError
 
 _NUMERIC = re.compile(r"^[-+]?\d[\d.,]*(e[-+]?\d+)?( ?[%a-zA-Z/]{0,7})?$")
@@ -81,10 +82,14 @@ def output_paths(out: str) -> tuple[str, str, str]:
 
 
 def check_output(out: str) -> None:
-    """Refuses an output path whose directory cannot be written, before any input is read."""
+    """Refuses an output path whose directory cannot be written, or whose markdown would replace the markdown
+    of a results file (DIR/gemm.html writes DIR/gemm.md), before any input is read."""
     if not str(out).strip():
         raise AccelkernError("--out '': give the HTML file to write, e.g. report.html")
-    path = output_paths(out)[0]
+    path, md, _stem = output_paths(out)
+    if os.path.exists(os.path.splitext(md)[0] + ".jsonl"):
+        raise AccelkernError(f"--out {out}: its markdown {md} would replace the markdown of the results "
+                             f"{os.path.splitext(md)[0]}.jsonl; give the page another name")
     probe = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)
@@ -92,24 +97,32 @@ def check_output(out: str) -> None:
         raise AccelkernError(f"--out {out}: cannot write there ({probe} is not a writable directory)")
 
 
-def _atomic(path: str, data: bytes):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+def _atomic(path: str, data: bytes, done: list):
+    try:
+        safe_io.atomic_write(path, data)
+    except OSError as exc:
+        kept = f"{len(done)} file(s) of the page written ({', '.join(os.path.basename(p) for p in done)})" if done \
+            else "nothing of the page written"
+        raise safe_io.WriteFailed(f"could not write {path} ({safe_io.why(exc)}): {kept}; the results it reads are "
+                                  "untouched") from None
+    done.append(path)
 
 
 def write(page: Page, out: str) -> dict:
-    """Writes the PNGs, report.md and (last) the HTML; returns {'html', 'md', 'png': [...]} paths."""
+    """Writes the PNGs, report.md and (last) the HTML, each whole or not at all; returns {'html', 'md', 'png':
+    [...]} paths. safe_io.WriteFailed (exit 1, one line) when the file system refuses one."""
     html_path, md_path, stem = output_paths(out)
-    os.makedirs(os.path.dirname(os.path.abspath(html_path)), exist_ok=True)
-    files, pngs = {}, []
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(html_path)), exist_ok=True)
+    except OSError as exc:
+        raise safe_io.WriteFailed(f"could not make the directory of {html_path} ({safe_io.why(exc)})") from None
+    files, pngs, done = {}, [], []
     for s in page.present:
         for f in s.figures:
             path = f"{stem}_{f.name}.png"
-            _atomic(path, f.png)
+            _atomic(path, f.png, done)
             files[f.name] = os.path.basename(path)
             pngs.append(path)
-    _atomic(md_path, markdown(page, files).encode())
-    _atomic(html_path, html(page).encode())
+    _atomic(md_path, markdown(page, files).encode(), done)
+    _atomic(html_path, html(page).encode(), done)
     return {"html": html_path, "md": md_path, "png": pngs}

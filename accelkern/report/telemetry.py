@@ -23,9 +23,17 @@ def block(rows: list[Row], header: dict) -> Block | None:
                                 [r.power_limit_w for r in sel], reasons,
                                 f"{header.get('device') or ''}: clock and power per measurement")
     b = Block()
-    b.figures.append(Figure("telemetry", "NVML samples during each measurement (every 20 ms), in run order: SM clock "
-                                         "mean with its min..max, power mean and max beside the limit; shaded: "
-                                         "measurements during which NVML reported a throttle reason.", png))
+    cpu = header.get("device_kind") == "cpu"
+    unit = "core clock" if cpu else "SM clock"
+    if cpu:
+        b.figures.append(Figure("telemetry", "The core clock of each CPU measurement, in run order: measured right "
+                                             "after its timed calls on the cores it used (dependent add chains, or "
+                                             "perf cycles), mean with its min..max. A CPU run has no power or "
+                                             "throttle telemetry.", png))
+    else:
+        b.figures.append(Figure("telemetry", "NVML samples during each measurement (every 20 ms), in run order: SM "
+                                             "clock mean with its min..max, power mean and max beside the limit; "
+                                             "shaded: measurements during which NVML reported a throttle reason.", png))
     clocks = [r.sm_clock_mean_mhz for r in sel if r.sm_clock_mean_mhz is not None]
     lows = [r.sm_clock_min_mhz for r in sel if r.sm_clock_min_mhz is not None]
     highs = [r.sm_clock_max_mhz for r in sel if r.sm_clock_max_mhz is not None]
@@ -34,7 +42,7 @@ def block(rows: list[Row], header: dict) -> Block | None:
     temps = [r.temp_max_c for r in sel if r.temp_max_c is not None]
     items = [["measurements with telemetry", str(len(sel))]]
     if clocks:
-        items.append(["SM clock (mean of means; lowest min, highest max)",
+        items.append([f"{unit} (mean of means; lowest min, highest max)",
                       f"{facts.mean(clocks):.0f} MHz; {min(lows or clocks):.0f} .. {max(highs or clocks):.0f} MHz"])
     if power:
         items.append(["power (mean of means; highest mean)", f"{facts.mean(power):.0f} W; {max(power):.0f} W"
@@ -48,7 +56,7 @@ def block(rows: list[Row], header: dict) -> Block | None:
     for w, hit in seen.items():
         suites = ", ".join(sorted({r.suite for r in hit}))
         items.append([f"throttle: {w}", f"{len(hit)} of {len(sel)} measurements ({suites})"])
-    if not seen:
+    if not seen and not cpu:
         items.append(["throttle", "no throttle reason reported during any measurement"])
     b.tables.append(Table(["", ""], items))
     return b
