@@ -17,6 +17,7 @@ def _flag(rows, tol=5.0, floors=None):
 
 def test_the_documented_floors():
     assert outliers.FLOORS_PCT == {"fleet-hbm": 75.0, "fleet-gemm": 50.0, "fleet-mamf": 50.0, "fleet-peak": 60.0}
+    assert (outliers.NOISE_Z, outliers.MAX_NOISE_ALLOWANCE, outliers.MEDIAN_SE) == (2.0, 0.5, 1.2533)
     assert outliers.SPEED_FLAGGED == ("fleet-gemm", "fleet-mamf", "fleet-hbm", "fleet-peak", "fleet-p2p")
 
 
@@ -136,4 +137,54 @@ def test_the_verdict_names_ranks_and_pairs():
 def test_flag_rows_returns_the_rows_it_flagged_in_place():
     rows = [_row()]
     assert outliers.flag_rows(rows, 5.0) is rows
-    assert set(rows[0].config) == {"rank", "fleet_median", "ratio_to_median", "flagged", "flag_reason"}
+    assert set(rows[0].config) == {"rank", "fleet_median", "ratio_to_median", "allowed_below", "flagged",
+                                   "flag_reason"}
+
+
+# ---- the noise allowance: a gap the figures' own spread explains is not an outlier ---------------------
+
+def _noisy(rank, value, spread):
+    return _row("fleet-gemm", rank, value, name="g", metric="TFLOPS", rel_stddev=spread)
+
+
+def test_the_allowance_is_two_standard_deviations_of_the_gap():
+    rows = [_noisy(0, 100.0, 0.02), _noisy(1, 100.0, 0.04), _noisy(2, 90.0, 0.03)]
+    _flag(rows, tol=1.0)
+    median_se = 1.2533 * 0.03 / 3 ** 0.5                  # the group's median spread, over sqrt(3 ranks)
+    for r, own in zip(rows, (0.02, 0.04, 0.03)):
+        assert r.config["allowed_below"] == pytest.approx(2.0 * (own ** 2 + median_se ** 2) ** 0.5, rel=1e-12)
+    assert rows[2].config["flagged"] and rows[2].config["flag_reason"] == (
+        "10.0% below the fleet median 100 TFLOPS (more than the tolerance 1% and 2 standard deviations of the "
+        f"measured spread, {rows[2].config['allowed_below']:.1%})")
+
+
+def test_the_tolerance_wins_when_it_is_larger_and_is_named_alone():
+    rows = [_noisy(0, 100.0, 0.001), _noisy(1, 100.0, 0.001), _noisy(2, 80.0, 0.001)]
+    _flag(rows, tol=10.0)
+    assert rows[2].config["allowed_below"] == pytest.approx(0.10)
+    assert rows[2].config["flag_reason"] == "20.0% below the fleet median 100 TFLOPS (tolerance 10%)"
+    edge = [_noisy(0, 100.0, None), _noisy(1, 100.0, None), _noisy(2, 90.0, None)]
+    _flag(edge, tol=10.0)                                  # exactly the tolerance below: allowed
+    assert not edge[2].config["flagged"] and edge[2].config["allowed_below"] == pytest.approx(0.10)
+
+
+def test_unusable_spreads_count_as_none_and_the_allowance_is_capped():
+    for bad in (None, float("nan"), float("inf"), -0.1, 0.0, "3%"):
+        rows = [_noisy(0, 100.0, bad), _noisy(1, 100.0, bad), _noisy(2, 96.0, bad)]
+        _flag(rows, tol=3.0)
+        assert rows[2].config["allowed_below"] == pytest.approx(0.03), bad
+        assert rows[2].config["flagged"], bad                # 4% below, no spread to excuse it
+    wild = [_noisy(0, 100.0, 5.0), _noisy(1, 100.0, 5.0), _noisy(2, 51.0, 5.0)]
+    _flag(wild, tol=1.0)
+    assert wild[2].config["allowed_below"] == 0.5 and not wild[2].config["flagged"]     # 49% below: inside
+    wild[2].value = 49.0
+    _flag(wild, tol=1.0)
+    assert wild[2].config["flagged"]                          # past half the median: whatever the noise
+
+
+def test_an_unmeasured_row_gets_no_allowance_and_its_spread_stays_out():
+    rows = [_noisy(0, 100.0, 0.01), _noisy(1, 100.0, 0.01), _noisy(2, None, 0.9)]
+    rows[2].status = "failed"
+    _flag(rows, tol=1.0)
+    assert rows[2].config["allowed_below"] is None
+    assert rows[0].config["allowed_below"] == pytest.approx(2.0 * (0.01 ** 2 + (1.2533 * 0.01 / 2 ** 0.5) ** 2) ** 0.5)
