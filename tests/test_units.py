@@ -139,3 +139,18 @@ def test_gemm_shape_forms_and_messages():
 
 def test_split_list_strips_and_drops_empties():
     assert units.split_list("") == [] and units.split_list(" a ,b ") == ["a", "b"] and units.split_list(",") == []
+
+
+def test_only_short_ascii_digit_runs_are_numbers():
+    assert units.is_digits("0") and units.is_digits("123456789012345678")              # 18 digits
+    assert units.MAX_DIGITS == 18
+    for bad in ("", "1234567890123456789", "²56", "٣", "1_000", "-1", "1.5", " 1", "1e3"):
+        assert not units.is_digits(bad), bad
+    with pytest.raises(AccelkernError, match="not understood"):
+        units.parse_size("٣GiB")                                   # non-ASCII digits are no size
+    with pytest.raises(AccelkernError, match="a range is START:STOP:STEP"):
+        units.parse_int_values("1:1234567890123456789:1", "--m")
+    assert units.parse_size("123456789012") == 123456789012
+    assert units.parse_size("2.5kib") == 2560 and units.parse_size("1." + "0" * 29 + "KB") == 1000
+    with pytest.raises(AccelkernError, match="not understood"):
+        units.parse_size("1" * 31)                                 # past 30 digits: not a size
