@@ -32,9 +32,17 @@ MODULES = {
     "units": ("accelkern/units.py", None, ["tests/test_units.py"]),
     "waves": ("accelkern/waves.py", None, ["tests/test_waves_model.py"]),
     "timing_statistics": ("accelkern/timing.py", [(47, 262)],
-                          ["tests/test_timing_stats.py", "tests/test_timing.py", "-m", "not gpu"]),
+                          ["tests/test_timing_stats.py"] + [f"tests/test_timing.py::{t}" for t in (
+                              "test_stats_from_samples", "test_summary_keys_are_row_fields", "test_median_rel_stderr",
+                              "test_tracker_incremental_statistics_equal_numpy",
+                              "test_stop_rule_waits_for_min_samples_and_min_time",
+                              "test_min_time_counts_every_call_of_a_graph_replay",
+                              "test_default_is_nvbench_and_median_stderr_is_kept_by_name",
+                              "test_nvbench_stops_on_a_flat_noisy_series_once_the_noise_stops_falling",
+                              "test_nvbench_continues_on_a_drifting_series", "test_stop_rule_bounds")]),
     "fleet_outliers": ("accelkern/fleet/outliers.py", None,
-                       ["tests/test_fleet_outliers.py", "tests/test_fleet.py::test_outlier_detector_flags_only_the_slow_side",
+                       ["tests/test_fleet_outliers.py", "tests/test_fleet_noise.py",
+                        "tests/test_fleet.py::test_outlier_detector_flags_only_the_slow_side",
                         "tests/test_fleet.py::test_outlier_detector_floor_failures_collectives_and_pairs",
                         "tests/test_fleet.py::test_verdict_and_self_test_judgement"]),
     "mamf_search_stop": ("accelkern/mamf/search.py", [(26, 42), (75, 78), (135, 183)],
@@ -137,9 +145,13 @@ def main() -> int:
             shutil.copy(os.path.join(ROOT, rel), os.path.join(scratch, rel))
         for so in [f for f in os.listdir(os.path.join(ROOT, "accelkern")) if f.endswith(".so")]:
             shutil.copy(os.path.join(ROOT, "accelkern", so), os.path.join(scratch, "accelkern", so))
+        print(f"scratch copy: {scratch}", flush=True)
         for name in names:
-            results[name] = score(run(name, scratch), MODULES[name][1])
+            cache = run(name, scratch)
+            shutil.copy(cache, os.path.join(scratch, f"mut_{name}.cache"))
+            results[name] = score(cache, MODULES[name][1])
             print(f"{name}: {results[name]['killed']}/{results[name]['mutants']}", flush=True)
+            write(results)                  # after every module: a long run stopped early keeps what finished
     elif a.caches:
         for name in names:
             path = os.path.join(a.caches, f"mut_{name}.cache")
