@@ -157,3 +157,11 @@ def test_timing_stats_fields_and_verdicts():
                  "converged": True, "stop_reason": "converged", "criterion": "nvbench", "busy_fraction": 0.9}
     with pytest.raises(ValueError, match="^no samples$"):
         timing.TimingStats.from_samples(np.array([]))
+
+
+def test_tracker_starts_undecided_and_counts_one_call_per_sample():
+    t = timing.SampleTracker(timing.StopRule())
+    assert t.reason is None and t.decisions == 0 and t.calls_per_sample == 1
+    small = _tracker([0.5, 0.7])                            # a mean under 1 s still has a relative spread
+    assert small.rel_stddev == pytest.approx(np.std([0.5, 0.7], ddof=1) / 0.6)
+    assert _tracker([-1.0, 1.0]).rel_stddev == math.inf      # a zero mean: no relative spread, no division
