@@ -165,3 +165,19 @@ def test_tracker_starts_undecided_and_counts_one_call_per_sample():
     small = _tracker([0.5, 0.7])                            # a mean under 1 s still has a relative spread
     assert small.rel_stddev == pytest.approx(np.std([0.5, 0.7], ddof=1) / 0.6)
     assert _tracker([-1.0, 1.0]).rel_stddev == math.inf      # a zero mean: no relative spread, no division
+
+
+def test_two_samples_are_enough_for_every_spread_and_one_for_the_time_bound():
+    assert timing.median_rel_stderr([1.0, 1.2]) == pytest.approx(math.sqrt(math.pi / 2) * np.std([1.0, 1.2], ddof=1)
+                                                                 / math.sqrt(2) / 1.1)
+    assert _tracker([1.0, 1.2], criterion="median-stderr")._median_rel_stderr() == pytest.approx(
+        timing.median_rel_stderr([1.0, 1.2]))
+    assert _tracker([-1.0, 0.0, 1.0], criterion="median-stderr")._median_rel_stderr() == math.inf   # median 0
+    assert timing.median_rel_stderr([-1.0, 0.0, 1.0]) == math.inf
+    one = timing.StopRule(min_samples=5, max_time_s=1.0).tracker()
+    assert one.add([0.5], 1.0) == "max_time"                  # one sample past the bound: stop
+    s = timing.TimingStats.from_samples([1.0, 3.0])
+    assert s.stddev_s == pytest.approx(math.sqrt(2.0)) and s.wall_s == 0.0 and s.criterion is None
+    bare = timing.TimingStats(1, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, math.inf, "given", 0.0)
+    assert bare.criterion is None and bare.busy_fraction is None and bare.samples_s == []
+    assert "samples_s" not in repr(bare)
