@@ -181,3 +181,10 @@ def test_two_samples_are_enough_for_every_spread_and_one_for_the_time_bound():
     bare = timing.TimingStats(1, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, math.inf, "given", 0.0)
     assert bare.criterion is None and bare.busy_fraction is None and bare.samples_s == []
     assert "samples_s" not in repr(bare)
+
+
+def test_a_history_settled_within_a_hair_below_is_stable():
+    """Recent estimates a hair under the current one (differences of both signs, mostly negative) are settled."""
+    hist = [0.5] * 200 + [0.099, 0.099, 0.099, 0.101] * 50
+    hist[-1] = 0.1
+    assert _with_history(401, hist)._noise_ok() == "noise_stable"
