@@ -8,6 +8,7 @@ time out. Surviving mutants are listed with their line, for a reader to judge (s
 
   python3 bench/mutation_scores.py --run [--module NAME ...]   mutate (slow: ~1 s per mutant at best)
   python3 bench/mutation_scores.py --caches DIR                summarize DIR/mut_<name>.cache files
+  python3 bench/mutation_scores.py --caches DIR --recheck SCRATCH   re-test their survivors first
 Writes bench/results/mutation_scores.{json,txt}.
 """
 from __future__ import annotations
@@ -97,6 +98,34 @@ def run(name: str, scratch: str) -> str:
     return cache
 
 
+def recheck(name: str, scratch: str, cache: str) -> int:
+    """Re-tests every survivor of `cache` against the tests as they are now (after tests were added for the
+    survivors of a run); a mutant the tests now kill is marked killed. Returns how many were. mutmut rewrites
+    its cache when it meets a mutated file, so every mutant starts from a fresh copy of it."""
+    module, ranges, tests = MODULES[name]
+    target, pristine = os.path.join(scratch, module), os.path.join(ROOT, module)
+    runner = os.path.join(scratch, "pytest_runner.sh")
+    env = dict(os.environ, PYTHONPATH=scratch, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    for rel in subprocess.run(["git", "ls-files", "tests"], cwd=ROOT, capture_output=True, text=True).stdout.split():
+        shutil.copy(os.path.join(ROOT, rel), os.path.join(scratch, rel))
+    ids = [i for (i,) in sqlite3.connect(cache).execute("select id from Mutant where status='bad_survived'")]
+    work = os.path.join(scratch, ".mutmut-cache")
+    killed = []
+    for i in ids:
+        shutil.copy(pristine, target)
+        if ranges:
+            mark_outside(target, ranges)
+        shutil.copy(cache, work)
+        subprocess.run(["mutmut", "apply", str(i)], cwd=scratch, env=env, capture_output=True)
+        if subprocess.run([runner] + tests, cwd=scratch, env=env, capture_output=True).returncode != 0:
+            killed.append(i)
+    shutil.copy(pristine, target)
+    db = sqlite3.connect(cache)
+    db.executemany("update Mutant set status='ok_killed' where id=?", [(i,) for i in killed])
+    db.commit()
+    return len(killed)
+
+
 def score(cache: str, ranges) -> dict:
     """Counts per mutmut status within `ranges`, the killed share, and the survivors' lines."""
     db = sqlite3.connect(cache)
@@ -133,6 +162,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", action="store_true", help="mutate now (a scratch copy of the tree)")
     ap.add_argument("--caches", default=None, help="summarize DIR/mut_<name>.cache files instead")
+    ap.add_argument("--recheck", default=None, metavar="SCRATCH",
+                    help="with --caches: first re-test their survivors against today's tests in SCRATCH (a copy "
+                         "of the tree made by --run)")
     ap.add_argument("--module", action="append", choices=sorted(MODULES), help="only these (default: all)")
     a = ap.parse_args()
     names = a.module or list(MODULES)
@@ -156,6 +188,8 @@ def main() -> int:
         for name in names:
             path = os.path.join(a.caches, f"mut_{name}.cache")
             if os.path.exists(path):
+                if a.recheck:
+                    print(f"{name}: {recheck(name, a.recheck, path)} survivors now killed", flush=True)
                 results[name] = score(path, MODULES[name][1])
     else:
         ap.error("give --run or --caches DIR")
