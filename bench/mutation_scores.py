@@ -144,10 +144,13 @@ def write(results: dict) -> str:
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "mutation_scores.json"), "w") as f:
         json.dump(results, f, indent=1, sort_keys=True)
-    lines = [f"{'module':<20} {'killed':>7} {'total':>6} {'score':>6}  goal {GOAL:.0%}"]
+    lines = [f"{'module':<20} {'killed':>7} {'total':>6} {'score':>6}  goal {GOAL:.0%}  (run: killed by the tests at the "
+             f"run's start; survivors then re-tested against the final tests)"]
     for name, r in results.items():
         mark = "ok" if r["score"] is not None and r["score"] >= GOAL else "BELOW"
-        lines.append(f"{name:<20} {r['killed']:>7} {r['mutants']:>6} {r['score']:>6.1%}  {mark}  "
+        run = r.get("killed_in_the_run")
+        run_text = f"run {run}/{r['mutants']} = {run / r['mutants']:.1%}, " if run is not None else ""
+        lines.append(f"{name:<20} {r['killed']:>7} {r['mutants']:>6} {r['score']:>6.1%}  {mark}  {run_text}"
                      f"({MODULES[name][0]}{', lines ' + str(MODULES[name][1]) if MODULES[name][1] else ''})")
     for name, r in results.items():
         for s in r["survivors"]:
@@ -188,9 +191,11 @@ def main() -> int:
         for name in names:
             path = os.path.join(a.caches, f"mut_{name}.cache")
             if os.path.exists(path):
+                before = score(path, MODULES[name][1])["killed"]
                 if a.recheck:
                     print(f"{name}: {recheck(name, a.recheck, path)} survivors now killed", flush=True)
                 results[name] = score(path, MODULES[name][1])
+                results[name]["killed_in_the_run"] = before
     else:
         ap.error("give --run or --caches DIR")
     sys.stdout.write(write(results))
