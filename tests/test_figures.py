@@ -172,3 +172,33 @@ def test_label_cpu_torch_path_only_on_a_cpu(monkeypatch):
     fake.fallback = False
     row = figures.label_cpu_torch_path(Row(suite="gemm", name="x", dtype="fp32"), CPU, "fp32")
     assert row.note is None and row.config["torch_path"] == "loop"
+
+
+def test_cpu_row_path_and_core_count_fall_backs():
+    # the FMA+ADD mix is no GEMM path: named in the row's config, it is the rate used (48, not the best FMA's 32)
+    row = Row(suite="peak", name="x", dtype="fp32", flops=1e9, config={"threads": 1, "path": "avx2_fma_add"})
+    figures.compute_row(row, _cpu_meas(1000.0), ZEN4, None, "fp32")
+    assert row.clock_peak == pytest.approx(48 * 1000e6 / 1e12)
+    lone = DeviceInfo(kind="cpu", index=0, name="?", torch_device="cpu", attrs={"uarch": "zen4"})   # no core count
+    row = Row(suite="gemm", name="x", dtype="fp32", flops=1e9, config={"note": "kept"})
+    figures.compute_row(row, _cpu_meas(1000.0), lone, None, "fp32")
+    assert row.clock_peak == pytest.approx(32 * 1000e6 / 1e12) and row.config["note"] == "kept"
+    nominal_unknown = DeviceInfo(kind="cpu", index=0, name="?", torch_device="cpu", sm_count=2, attrs={"uarch": "zen4"})
+    row = Row(suite="gemm", name="x", dtype="fp32", flops=1e9)
+    figures.compute_row(row, _cpu_meas(1000.0), nominal_unknown, None, "fp32")
+    assert row.clock_peak is not None and "nominal_mhz" not in (row.config or {})
+    kept = Row(suite="gemm", name="x", dtype="fp32", flops=1e9, config={"threads": 2})
+    figures.apply_measurement(kept, _cpu_meas(mode={"clock_method": "chain"}))
+    assert kept.config == {"threads": 2, "clock_method": "chain"}
+    gpu_row = Row(suite="gemm", name="x", dtype="fp32", flops=1e9, config={"k": 1})
+    figures.label_cpu_torch_path(gpu_row, GPU, "fp32")
+    assert gpu_row.config == {"k": 1}
+
+
+def test_label_cpu_torch_path_keeps_the_row_s_config(monkeypatch):
+    from types import SimpleNamespace
+    from accelkern.hostcpu import torch_path
+    monkeypatch.setattr(torch_path, "torch_gemm_path",
+                        lambda dtype: SimpleNamespace(label=lambda: "oneDNN brgemm", why="", fallback=False, path="x"))
+    row = figures.label_cpu_torch_path(Row(suite="gemm", name="x", dtype="fp32", config={"a": 1}), CPU, "fp32")
+    assert row.config == {"a": 1, "torch_path": "oneDNN brgemm", "torch_path_why": ""}
