@@ -27,6 +27,8 @@ import tokenize
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
 
+MAMF_TESTS = ["tests/test_mamf_replay.py", "tests/test_mamf_sim.py"]   # the replays run the whole search
+
 # name: (module, line ranges mutated (None: all), test files and pytest options)
 MODULES = {
     "figures": ("accelkern/figures.py", None, ["tests/test_figures.py"]),
@@ -46,9 +48,10 @@ MODULES = {
                         "tests/test_fleet.py::test_outlier_detector_flags_only_the_slow_side",
                         "tests/test_fleet.py::test_outlier_detector_floor_failures_collectives_and_pairs",
                         "tests/test_fleet.py::test_verdict_and_self_test_judgement"]),
-    "mamf_search_stop": ("accelkern/mamf/search.py", [(26, 42), (75, 78), (135, 183)],
-                         ["tests/test_mamf_replay.py", "tests/test_mamf_sim.py", "tests/test_mamf.py", "-m", "not gpu",
-                          "-k", "not end_to_end and not sigint"]),
+    # the MAMF search's stop: its constants, the chance computation, the noise and the loop that decides to
+    # stop (search.py), and the stopping rule itself (stop.py)
+    "mamf_search_stop": ("accelkern/mamf/search.py", [(33, 46), (88, 91), (167, 227)], MAMF_TESTS),
+    "mamf_stop": ("accelkern/mamf/stop.py", None, MAMF_TESTS),
 }
 GOAL = 0.85
 KILLED = ("ok_killed", "ok_suspicious", "bad_timeout")
