@@ -141,8 +141,10 @@ def score(cache: str, ranges) -> dict:
     for st, _, _ in rows:
         counts[st] = counts.get(st, 0) + 1
     killed = sum(counts.get(k, 0) for k in KILLED)
+    tested = len(rows) - counts.get("untested", 0)        # a run stopped early leaves the rest untested
     survivors = sorted({(no, text.split("# pragma")[0].strip()) for st, no, text in rows if st == "bad_survived"})
-    return {"mutants": len(rows), "killed": killed, "score": killed / len(rows) if rows else None, "counts": counts,
+    return {"mutants": tested, "untested": counts.get("untested", 0), "killed": killed,
+            "score": killed / tested if tested else None, "counts": counts,
             "survivors": [f"line {no}: {text}" for no, text in survivors]}
 
 
@@ -156,7 +158,8 @@ def write(results: dict) -> str:
         mark = "ok" if r["score"] is not None and r["score"] >= GOAL else "BELOW"
         run = r.get("killed_in_the_run")
         run_text = f"run {run}/{r['mutants']} = {run / r['mutants']:.1%}, " if run is not None else ""
-        lines.append(f"{name:<20} {r['killed']:>7} {r['mutants']:>6} {r['score']:>6.1%}  {mark}  {run_text}"
+        partial = f"PARTIAL: {r['untested']} more mutants never tested, " if r.get("untested") else ""
+        lines.append(f"{name:<20} {r['killed']:>7} {r['mutants']:>6} {r['score']:>6.1%}  {mark}  {partial}{run_text}"
                      f"({MODULES[name][0]}{', lines ' + str(MODULES[name][1]) if MODULES[name][1] else ''})")
     for name, r in results.items():
         for s in r["survivors"]:
