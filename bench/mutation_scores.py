@@ -149,7 +149,13 @@ def score(cache: str, ranges) -> dict:
 
 
 def write(results: dict) -> str:
+    """Writes the scores, keeping the modules an earlier invocation scored and this one did not."""
     os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, "mutation_scores.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            results = {**{k: v for k, v in json.load(f).items() if k in MODULES}, **results}
+        results = {k: results[k] for k in MODULES if k in results}
     with open(os.path.join(RESULTS, "mutation_scores.json"), "w") as f:
         json.dump(results, f, indent=1, sort_keys=True)
     lines = [f"{'module':<20} {'killed':>7} {'total':>6} {'score':>6}  goal {GOAL:.0%}  (run: killed by the tests at the "
