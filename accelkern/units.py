@@ -39,7 +39,7 @@ def format_bytes(n: float) -> str:
 
 # throughput metrics as rows store them (1e12 per second) and the base unit they scale
 _RATE_BASE = {"TFLOPS": ("FLOPS", 1e12), "TOPS": ("OPS", 1e12), "TB/s": ("B/s", 1e12), "GB/s": ("B/s", 1e9)}
-_PREFIXES = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0))
+_PREFIXES = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3))   # never above the stored unit
 
 
 def format_value(value: float | None, metric: str | None = None, digits: int = 4) -> str:
@@ -48,18 +48,14 @@ def format_value(value: float | None, metric: str | None = None, digits: int = 4
     '1450 TFLOPS' (never scaled above the stored unit, so GPU figures stay in the unit users quote)."""
     if value is None:
         return "-"
-    base = _RATE_BASE.get(metric or "")
+    base = _RATE_BASE.get(metric)
     if base is None or value == 0:
         return f"{value:.{digits}g}" + (f" {metric}" if metric else "")
     unit, scale = base
     absolute = abs(value) * scale
-    top = scale  # the stored unit is the largest one used
-    for prefix, p in _PREFIXES:
-        if p > top:
-            continue
-        if absolute >= p or p == 1.0:
-            return f"{value * scale / p:.{digits}g} {prefix}{unit}"
-    return f"{value:.{digits}g} {metric}"
+    fits = [(prefix, p) for prefix, p in _PREFIXES if p <= scale and absolute >= p]
+    prefix, p = fits[0] if fits else ("", 1.0)
+    return f"{value * scale / p:.{digits}g} {prefix}{unit}"
 
 
 MAX_RANGE_POINTS = 100_000

@@ -300,10 +300,7 @@ def pick_fixed_algo(dtype: str, m: int, n: int, k: int, device: str, layout=None
 
 
 def _check(w) -> tuple[bool | None, float | None, float | None]:
-    try:
-        r = w.check(64, 64) if isinstance(w, torch_backend.TorchGemm) else w.check()
-    except TypeError:
-        r = w.check()
+    r = w.check()
     if isinstance(r, dict):
         ok = r.get("ok", r.get("correct"))
         return (None if ok is None else bool(ok)), r.get("max_error"), r.get("tolerance")

@@ -1,7 +1,8 @@
 """Verdict lines for the speed claims scripts/device_check.sh checks: reported, never a test failure.
 
 Reads every results .jsonl under DIR (the device check's details) and prints one line per claim it can
-judge: PASS / FAIL / n/a, the claim, and the figures behind it (device, dtype, shape, clock, power).
+judge: PASS / FAIL / n/a, the claim, and the figures behind it (device, dtype, shape, clock, power); then
+the speed facts the GPU tests recorded in the pytest sections' run logs (*.testlog) instead of asserting.
 Usage: python3 scripts/device_verdicts.py DIR [--out FILE]   (ACCELKERN_DRY_RUN=1: parse and exit)
 """
 from __future__ import annotations
@@ -105,6 +106,57 @@ def log_verdicts(root: str) -> list[str]:
     return out
 
 
+# speed facts the GPU tests record (record_property) instead of asserting: property -> (claim, judge)
+TEST_CLAIMS = {
+    "graph_mode_converged": ("graph-mode timing of a 2048^3 fp32 GEMM converges within 2 s", lambda v: v is True),
+    "telemetry_span_over_wall_s": ("the telemetry span ends within 50 ms of the measurement's wall time",
+                                   lambda v: v <= 0.05),
+    "staircase_second_wave_ratio": ("one CTA past a full wave costs a second wave (time >= 1.5x)",
+                                    lambda v: v >= 1.5),
+    "peak_busy_fraction_": ("the peak sweep's in-kernel CTA time / event median lies within 0.5 .. 1.05",
+                            lambda v: 0.5 <= v <= 1.05),
+}
+
+
+def _records(root: str) -> list[dict]:
+    import json
+    out = []
+    for path in sorted(glob.glob(os.path.join(root, "*.testlog"))):
+        with open(path, errors="replace") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("event") == "test":
+                    out.append(rec)
+    return out
+
+
+def recorded_verdicts(root: str) -> list[tuple[str, str, str]]:
+    """(PASS|FAIL, claim, evidence) for every speed fact a GPU test recorded in the sections' run logs, and
+    an n/a line naming the tests that took over twice their declared seconds (tests/gpu_costs.py)."""
+    recs = _records(root)
+    out = []
+    for prefix, (claim, judge) in TEST_CLAIMS.items():
+        facts = [(rec["nodeid"].split("::")[-1], k, v) for rec in recs
+                 for k, v in (rec.get("properties") or {}).items() if k == prefix or
+                 (prefix.endswith("_") and k.startswith(prefix))]
+        if not facts:
+            continue
+        bad = [f for f in facts if not judge(f[2])]
+        shown = bad or facts
+        out.append(("FAIL" if bad else "PASS", claim, "; ".join(
+            f"{k.removeprefix(prefix) or test} {v:.3f}" if isinstance(v, float) else f"{test} {v}"
+            for test, k, v in shown[:4])))
+    slow = [r for r in recs if r.get("declared_s") and r["seconds"] > 2 * r["declared_s"]]
+    if slow:
+        out.append(("n/a", "tests within twice their declared cost (tests/gpu_costs.py)", f"{len(slow)} over: " +
+                    ", ".join(f"{r['nodeid'].split('::')[-1]} {r['seconds']:.1f}/{r['declared_s']:g} s"
+                              for r in sorted(slow, key=lambda r: -r["seconds"])[:4])))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dir", help="directory with results .jsonl files (searched recursively)")
@@ -116,7 +168,8 @@ def main() -> int:
     if not os.path.isdir(a.dir):
         print(f"device_verdicts: {a.dir} is not a directory", file=sys.stderr)
         return 2
-    lines = [f"{v:<5} {claim}: {ev}" for v, claim, ev in verdicts(load(a.dir))] + log_verdicts(a.dir)
+    lines = [f"{v:<5} {claim}: {ev}" for v, claim, ev in verdicts(load(a.dir)) + recorded_verdicts(a.dir)]
+    lines += log_verdicts(a.dir)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if a.out:

@@ -2,7 +2,8 @@
 
 The plan file has one line per command: section, name, limit (s), the shell-quoted command. Each accelkern
 command runs in this one process with ACCELKERN_DRY_RUN=1 (it validates its options and exits 0 before
-measuring); each script of scripts/ or bench/ runs likewise; pytest lines collect their marker expression;
+measuring); each script of scripts/ or bench/ runs likewise; pytest lines collect their marker expression
+and add up the selected tests' declared costs (tests/gpu_costs.py) plus pytest's start-up against their limit;
 the build line is checked for its switches only. Limits: every section's commands fit its limit and the
 sections fit the deadline. Exit 0 when all is well, 1 otherwise, one line per problem.
 """
@@ -56,8 +57,8 @@ _COLLECTED: list | None = None
 
 
 def _collect() -> list:
-    """Every test's node id and keywords, collected once in this process (marker expressions are then
-    evaluated per command line, as pytest's -m would)."""
+    """Every test's node id, keywords and declared cost (tests/gpu_plan.py), collected once in this process;
+    marker expressions are then evaluated per command line, as pytest's -m would."""
     global _COLLECTED
     if _COLLECTED is None:
         import pytest
@@ -65,8 +66,9 @@ def _collect() -> list:
         class Keep:
             items: list = []
 
+            @pytest.hookimpl(trylast=True)
             def pytest_collection_modifyitems(self, items):
-                Keep.items = [(it.nodeid, set(it.keywords)) for it in items]
+                Keep.items = [(it.nodeid, set(it.keywords), getattr(it, "_gpu_cost", None)) for it in items]
 
         buf = io.StringIO()
         with redirect_stdout(buf), redirect_stderr(buf):
@@ -75,7 +77,19 @@ def _collect() -> list:
     return _COLLECTED
 
 
-def _pytest(args: list[str]) -> tuple[bool, str]:
+def _overhead_s() -> float:
+    """pytest's start-up plus the margin its deadline keeps inside the section's limit (tests/gpu_costs.py)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "gpu_costs.py")
+    spec = importlib.util.spec_from_file_location("gpu_costs_table", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return float(mod.SECTION_OVERHEAD_S) + float(mod.SECTION_EXIT_S)
+
+
+def _pytest(args: list[str], limit: int | None = None) -> tuple[bool, str]:
+    """The marker expression selects tests; their declared costs plus pytest's own start-up must fit the
+    command's limit, and every selected GPU test must declare a cost."""
     from _pytest.mark.expression import Expression
     expr = None
     for i, a in enumerate(args):
@@ -93,10 +107,18 @@ def _pytest(args: list[str]) -> tuple[bool, str]:
             return compiled.evaluate(lambda name, **kwargs: name in kw)
         except TypeError:  # older pytest passes only the name
             return compiled.evaluate(lambda name: name in kw)
-    n = sum(matches(kw) for _, kw in _collect())
-    if not n:
+    chosen = [(nid, kw, cost) for nid, kw, cost in _collect() if matches(kw)]
+    if not chosen:
         return False, f"-m {expr!r} selects no test"
-    return True, f"-m {expr!r}: {n} tests collected"
+    undeclared = [nid for nid, kw, cost in chosen if cost is None and "gpu" in kw]
+    if undeclared:
+        return False, (f"-m {expr!r}: {len(undeclared)} GPU test(s) declare no cost in tests/gpu_costs.py, "
+                       f"e.g. {undeclared[0]}")
+    declared = sum(cost[1] for _, _, cost in chosen if cost)
+    overhead = _overhead_s()
+    fits = limit is None or declared + overhead <= limit
+    return fits, (f"-m {expr!r}: {len(chosen)} tests, declared {declared:.1f} s + {overhead:g} s start-up and exit"
+                  + (f" {'within' if fits else 'OVER'} its {limit} s" if limit is not None else ""))
 
 
 def _build(argv: list[str]) -> tuple[bool, str]:
@@ -107,7 +129,7 @@ def _build(argv: list[str]) -> tuple[bool, str]:
     return True, "build switches known (the build itself runs on the GPU machine)"
 
 
-def check(argv: list[str]) -> tuple[bool, str]:
+def check(argv: list[str], limit: int | None = None) -> tuple[bool, str]:
     exe = os.path.basename(argv[0]) if argv else ""
     if exe == "env":
         return _build(argv)
@@ -117,7 +139,7 @@ def check(argv: list[str]) -> tuple[bool, str]:
     if rest[:2] == ["-m", "accelkern"]:
         return _accelkern(rest[2:])
     if rest[:2] == ["-m", "pytest"]:
-        return _pytest(rest[2:])
+        return _pytest(rest[2:], limit)
     if rest and rest[0].endswith(".py"):
         return _script(rest[0], rest[1:])
     return False, f"cannot dry-run '{' '.join(argv)}'"
@@ -138,7 +160,7 @@ def main() -> int:
     used: dict[str, int] = {}
     for section, name, limit, cmd in plan:
         used[section] = used.get(section, 0) + int(limit)
-        ok, why = check(shlex.split(cmd))
+        ok, why = check(shlex.split(cmd), int(limit))
         bad += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {section:<12} {name:<18} {why}")
     for section, limit in sections:

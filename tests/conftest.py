@@ -1,59 +1,41 @@
-import faulthandler
-import importlib.util
-import os
-import signal
-import sys
-
 import pytest
 
-# pytest-timeout when installed; otherwise the same --timeout option, done here, so one hung GPU test cannot
-# cost a device run its JUnit XML (SIGALRM fails the test; a hang inside C code gets its stacks dumped).
-_HAVE_PLUGIN = importlib.util.find_spec("pytest_timeout") is not None
+# the device check's plan: declared costs, the `extended` mark, --deadline, --run-log, --timeout
+pytest_plugins = ["gpu_plan"]
 
 
-def pytest_addoption(parser):
-    if not _HAVE_PLUGIN:
-        parser.addoption("--timeout", type=float, default=float(os.environ.get("ACCELKERN_TEST_TIMEOUT", 0)),
-                         help="fail a test that runs longer than this many seconds (0: no limit)")
+def cuda_probe():
+    """(usable, why not): torch.cuda.is_available() answering False is 'no CUDA'; anything else that goes
+    wrong while asking (torch does not import, the driver or runtime fails, a warning about the set-up) is
+    a broken CUDA set-up and is returned as the exception."""
+    import warnings
 
-
-def _cuda_available() -> bool:
-    try:
-        import torch
+    import torch
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # torch warns (not raises) on a driver/runtime mismatch
         return torch.cuda.is_available()
-    except Exception:
-        return False
 
 
+@pytest.hookimpl(trylast=True)   # after -m deselected: only the GPU tests that will run ask for CUDA
 def pytest_collection_modifyitems(config, items):
-    if _cuda_available():
+    config._cuda_broken = None
+    if not any("gpu" in item.keywords for item in items):
+        return          # nothing to decide: a run without GPU tests does not pay for importing torch
+    try:
+        usable, broken = cuda_probe(), None
+    except Exception as exc:  # every failure other than a plain "no CUDA" becomes an error of each GPU test
+        usable, broken = False, exc
+    config._cuda_broken = broken
+    if usable:
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (run scripts/device_check.sh on one)")
     for item in items:
-        if "gpu" in item.keywords:
+        if "gpu" in item.keywords and broken is None:
             item.add_marker(skip)
 
 
-class PerTestTimeout(Exception):
-    """A test ran past --timeout."""
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    limit = 0 if _HAVE_PLUGIN else (item.config.getoption("--timeout") or 0)
-    if not limit or not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def expire(signum, frame):
-        raise PerTestTimeout(f"{item.nodeid} ran longer than --timeout={limit:g} s")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    faulthandler.dump_traceback_later(limit + 30, exit=False, file=sys.stderr)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-        faulthandler.cancel_dump_traceback_later()
+def pytest_runtest_setup(item):
+    broken = getattr(item.config, "_cuda_broken", None)
+    if broken is not None and "gpu" in item.keywords:
+        raise RuntimeError(f"the CUDA probe failed ({type(broken).__name__}: {broken}); a GPU test cannot "
+                           f"run and is not skipped: fix the CUDA set-up")

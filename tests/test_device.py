@@ -93,6 +93,7 @@ def test_theoretical_bandwidth_and_clock_peak_from_attributes():
 
 
 @pytest.mark.gpu
+@pytest.mark.smoke
 def test_cuda_info_is_complete():
     info = device.get_device_info("cuda")
     assert info.sm_count == torch.cuda.get_device_properties(0).multi_processor_count

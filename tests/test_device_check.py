@@ -27,6 +27,34 @@ def test_dry_run_parses_every_command_line_and_the_limits_add_up():
     summary = lines[-1]
     assert "0 problem(s)" in summary and ("of 420 s" in summary if not profile else "of 240 s" in summary)
     assert sum(ln.startswith("ok") for ln in lines) >= (12 if not profile else 7)
+    tests = [ln for ln in lines if "-m 'gpu and" in ln]
+    assert len(tests) == 2 and all("within its" in ln for ln in tests), tests   # smoke and tests fit
+    smoke = next(ln for ln in tests if "'gpu and smoke'" in ln)
+    n = int(smoke.split("': ")[1].split()[0])
+    assert n >= 20
+
+
+def test_dry_run_fails_a_section_whose_tests_cannot_fit(monkeypatch):
+    """The pytest check adds up the selected tests' declared seconds and pytest's start-up against the limit,
+    and refuses a selected GPU test that declares nothing (on a made-up collection)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("dry_run_check", os.path.join(ROOT, "scripts", "dry_run_check.py"))
+    drc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(drc)
+    monkeypatch.setattr(drc, "_overhead_s", lambda: 6.0)
+    monkeypatch.setattr(drc, "_COLLECTED", [("a::t1", {"gpu", "smoke"}, (0, 10.0, "core")),
+                                            ("a::t2", {"gpu", "smoke"}, (1, 9.0, "core")),
+                                            ("a::t3", {"gpu"}, (2, 50.0, "extended")),
+                                            ("b::cpu", set(), None)])
+    assert drc._pytest(["-m", "gpu and smoke"], 25) == (
+        True, "-m 'gpu and smoke': 2 tests, declared 19.0 s + 6 s start-up and exit within its 25 s")
+    assert drc._pytest(["-m", "gpu and smoke"], 24) == (
+        False, "-m 'gpu and smoke': 2 tests, declared 19.0 s + 6 s start-up and exit OVER its 24 s")
+    assert drc._pytest(["-m", "gpu and nosuch"], 24) == (False, "-m 'gpu and nosuch' selects no test")
+    drc._COLLECTED.append(("c::t4", {"gpu"}, None))
+    ok, why = drc._pytest(["-m", "gpu"], 1000)
+    assert not ok and why == "-m 'gpu': 1 GPU test(s) declare no cost in tests/gpu_costs.py, e.g. c::t4"
+    assert drc._pytest(["-m", "not gpu"], 1)[0] is False and drc._pytest(["-m", "not gpu"], 7)[0] is True
 
 
 def test_dry_run_fails_on_a_planted_bad_flag(tmp_path):

@@ -129,8 +129,10 @@ def test_only_samples_inside_the_timed_span_count(monkeypatch):
     m.begin_span()                                       # one reading at once: 650 W
     clock.t = 1.5
     m._sample()
+    m.rows.append((2.5, 1000, 3201, 90.0, 40, 0x0))      # after it: taken, but past the span's end
     clock.t = 2.0
     tel = m.stop()
-    m.rows.append((2.5, 1000, 3201, 90.0, 40, 0x0))      # after it
     assert m.span == (1.0, 2.0) and tel.span_s == pytest.approx(1.0)
-    assert tel.samples == 2 and tel.power_mean_w == pytest.approx(650) and tel.sm_clock_min_mhz >= 1780
+    assert len(m.rows) == 4                              # both outside samples were there to be left out
+    assert tel.samples == 2 and tel.power_mean_w == pytest.approx(650) and tel.power_max_w == pytest.approx(650)
+    assert tel.sm_clock_min_mhz >= 1780 and tel.temp_max_c == 60   # the outside rows say 40

@@ -637,6 +637,61 @@ def test_gpu_smoke_dmma_16x8x16_check():
 
 
 @pytest.mark.gpu
+@pytest.mark.smoke
+def test_gpu_smoke_simt_fp32_check():
+    r = P.check_kernel(next(k for k in P.SIMT_KERNELS if k.op == "fp32"), P.Config(2, 1, 8), "cuda")
+    assert r.ok, (r.error, r.tolerance, r.what)
+
+
+def _timed_launcher(op, cfg):
+    from accelkern.peak.sweep import Launcher
+    info = _device_info()
+    k = next(x for x in P.ALL_KERNELS if x.op == op)
+    why = P.unavailable(k, info)
+    if why:
+        pytest.skip(why)
+    return Launcher(k, cfg, info.torch_device, info.sm_count)
+
+
+@pytest.mark.gpu
+@pytest.mark.smoke
+def test_gpu_smoke_timed_launch_is_checked():
+    """The launch that is timed (every SM, many iterations) is checked, and a planted wrong word fails it."""
+    from accelkern.peak.timed_check import check_timed_launch
+    L = _timed_launcher("int32", P.Config(8, 2, 8))
+    L.launch(200)
+    r = check_timed_launch(L, 200)
+    assert r.ok and r.error == 0.0, r.what
+    L.launch(201)                                  # the words of another iteration count
+    assert not check_timed_launch(L, 200).ok
+    L.launch(200)
+    L.out[L.out.numel() // 2] ^= 1                 # one thread's word in the middle of the grid
+    bad = check_timed_launch(L, 200)
+    assert not bad.ok and "not the XOR" in bad.what
+
+
+_TIMED = [("fp32", P.Config(8, 2, 8)), ("fp64", P.Config(4, 2, 4)), ("bf16x2", P.Config(8, 2, 16)),
+          ("bf16.f32", P.Config(8, 2, 4)), ("s8.s32", P.Config(8, 2, 4)), ("f64.f64.k16", P.Config(4, 2, 4)),
+          ("bf16", P.Config(8, 1, 1, 256, False, "sw128")), ("e4m3", P.Config(8, 1, 2, 128, True, "sw128")),
+          ("s8", P.Config(4, 2, 1, 256, False, "sw128"))]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("op,cfg", _TIMED, ids=[o for o, _ in _TIMED])
+def test_gpu_timed_launch_checked(op, cfg):
+    """Each path's timed launch (all SMs, the calibrated iteration count) against its closed-form reference."""
+    from accelkern.peak.sweep import calibrate_iters
+    from accelkern.peak.timed_check import check_timed_launch
+    L = _timed_launcher(op, cfg)
+    if L.infeasible():
+        pytest.skip(L.infeasible())
+    iters = calibrate_iters(L, 0.003)
+    L.launch(iters)
+    r = check_timed_launch(L, iters)
+    assert r.ok, (r.error, r.tolerance, r.what)
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("kernel", P.SIMT_KERNELS, ids=lambda k: k.op)
 @pytest.mark.parametrize("chains", P.SIMT_CHAINS)
 def test_gpu_simt_check(kernel, chains):
@@ -672,7 +727,7 @@ def test_gpu_wgmma_refused_off_sm90():
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("op", ["fp32", "bf16.f32", "f64.f64.k16", "bf16"])
-def test_gpu_short_sweep_rows(op):
+def test_gpu_short_sweep_rows(op, record_property):
     """Structure only (speed goes to device_check verdicts): every shape tried, the best checked, its FLOPs
     the instruction count times FLOP per instruction, its per-clock figures from this product's table."""
     info = _device_info()
@@ -683,13 +738,27 @@ def test_gpu_short_sweep_rows(op):
     res = P.run_kernel(k, info, None, budget_s=3.0, quick=True)
     row = res.best
     assert row.status == "ok" and row.correct is True and row.value > 0
+    assert row.config["timed_check"]["ok"] is True and "units identical" in row.config["timed_check"]["what"]
     c = row.config
     cfg = P.Config(**{x: y for x, y in P.sweep._config_fields(c).items()})
     assert row.flops == P.launch_flops(k, cfg, c["ctas"], c["iters"], int(_steps(k, cfg)))
     assert c["flop_per_instruction"] == k.flop_per_instr * (cfg.n or 1)
-    assert c["regs"] > 0 and c["kernel_clock_mhz"] > 0 and c["busy_fraction"] > 0
+    assert c["regs"] == _info(k, cfg)["regs"] > 0               # what the runtime says the kernel uses
+    # clock64 cycles over %globaltimer ns cannot exceed the GPU's top clock (rounding aside)
+    assert 100 < c["kernel_clock_mhz"] <= 1.02 * info.max_sm_clock_mhz, (c["kernel_clock_mhz"], info.max_sm_clock_mhz)
+    record_property(f"peak_busy_fraction_{op}", c["busy_fraction"])   # a verdict: 0.5 .. 1.05
     assert c["arch_flop_per_clk_per_sm"] == specs.per_clock_per_sm(info.arch, k.clock_key, product=info.name)
     assert all(r.suite == "peak-grid" for r in res.grid) and len(res.grid) == len(P.grid(k, quick=True))
+
+
+def _info(kernel, cfg):
+    C, info = _ext(), _device_info()
+    if kernel.path == "simt":
+        return C.peak_simt_info(kernel.op, cfg.chains, cfg.threads)
+    if kernel.path == "mma":
+        return C.peak_mma_info(kernel.op, cfg.chains, cfg.warps)
+    layout = P.wgmma_operands(kernel, cfg.n, cfg.layout, timing_mode=True).ref["layout"]
+    return C.peak_wgmma_info(kernel.op, cfg.n, bool(cfg.a_in_regs), cfg.chains, cfg.warps // 4, layout, info.index)
 
 
 def _steps(kernel, cfg):

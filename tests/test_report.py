@@ -6,6 +6,7 @@ import math
 import os
 import re
 import shutil
+import statistics
 import subprocess
 
 import pytest
@@ -14,9 +15,11 @@ from click.testing import CliRunner
 from accelkern import report as rp
 from accelkern import specs, waves
 from accelkern.cli import cli
+from accelkern.fleet import outliers
 from accelkern.report import model
 from accelkern.results import ResultWriter, Row, RunHeader, read_jsonl
 
+FLEET_GEMM = [745.0, 750.0, 748.0, 752.0, 747.0, 640.0, 751.0, 749.0]   # TFLOPS per rank: rank 5 is slow
 SECTION_IDS = ("header", "claims", "roofline", "mamf", "waves", "memory", "telemetry", "fleet")
 
 
@@ -107,28 +110,29 @@ def gpu_rows() -> list[Row]:
                     config={"ctas": c, "ctas_per_sm": cps, "resident": res, "model_ctas_per_sm": cps,
                             "runtime_ctas_per_sm": cps, "predicted_us": us})
             rows.append(_tele(r, throttle="none"))
-    values = [745.0, 750.0, 748.0, 752.0, 747.0, 640.0, 751.0, 749.0]
-    med = sorted(values)[4]
-    for rank, v in enumerate(values):
-        flagged = v < 0.95 * med
-        rows.append(Row(suite="fleet-gemm", name="torch.mm", dtype="bf16", shape="8192x8192x8192", metric="TFLOPS",
-                        value=v, config={"rank": rank, "local_rank": rank, "world_size": 8, "host": "gpu-node-1",
-                                         "node": 0, "device_id": rank, "fleet_median": med,
-                                         "ratio_to_median": v / med, "flagged": flagged,
-                                         "flag_reason": "below 0.95x the fleet median" if flagged else None}))
+    # the fleet's flags come from the detector itself, as `accelkern fleet` writes them
+    fleet = [Row(suite="fleet-gemm", name="torch.mm", dtype="bf16", shape="8192x8192x8192", metric="TFLOPS",
+                 value=v, config={"rank": rank, "local_rank": rank, "world_size": 8, "host": "gpu-node-1",
+                                  "node": 0, "device_id": rank})
+             for rank, v in enumerate(FLEET_GEMM)]
     for coll, scale in (("all_reduce", 1.0), ("all_gather", 0.8)):
         for e in range(20, 31, 2):
             bw = scale * 480.0 * (1 - 0.9 ** (e - 19))
-            rows.append(Row(suite="fleet-collectives", name=coll, dtype="fp32", shape=f"{1 << (e - 20)}MiB",
-                            metric="GB/s", value=bw, config={"rank": 0, "world_size": 8, "collective": coll,
-                                                             "bytes": 1 << e, "algbw_gbps": bw / 1.75,
-                                                             "busbw_gbps": bw, "flagged": False}))
+            fleet.append(Row(suite="fleet-collectives", name=coll, dtype="fp32", shape=f"{1 << (e - 20)}MiB",
+                             metric="GB/s", value=bw, config={"rank": 0, "world_size": 8, "collective": coll,
+                                                              "bytes": 1 << e, "algbw_gbps": bw / 1.75,
+                                                              "busbw_gbps": bw}))
     for s in range(4):
         for d in range(4):
             if s != d:
                 v = 120.0 if (s, d) == (2, 3) else 380.0
-                rows.append(Row(suite="fleet-p2p", name="send/recv", dtype="fp32", shape="256MiB", metric="GB/s",
-                                value=v, config={"src": s, "dst": d, "rank": s, "flagged": v < 300}))
+                fleet.append(Row(suite="fleet-p2p", name="send/recv", dtype="fp32", shape="256MiB", metric="GB/s",
+                                 value=v, config={"src": s, "dst": d, "rank": s, "bytes": 256 << 20,
+                                                  "link": "nvlink"}))
+    outliers.flag_rows(fleet, tolerance_pct=5.0)
+    assert [r.config["rank"] for r in fleet if r.config["flagged"] and r.suite == "fleet-gemm"] == [5]
+    assert outliers.flagged_pairs(fleet) == [(2, 3)]
+    rows += fleet
     rows.append(Row(suite="gemm", name="cublas", dtype="fp8", backend="cublas", status="skipped",
                     note="cublasGemmEx offers no fp8"))
     rows.append(Row(suite="frobnicate", name="widget", metric="things/s", value=3.0))
@@ -219,7 +223,7 @@ def test_gpu_page_waves_fleet_and_telemetry_from_the_rows(gpu_page):
     flagged = re.findall(r'<tr class="flagged">(.*?)</tr>', fleet, re.DOTALL)
     assert len(flagged) == 1 and ">5<" in flagged[0] and "FLAGGED" in flagged[0]
     assert "rank 5 on gpu-node-1 (device 5)" in text
-    assert f"{640 / sorted([745, 750, 748, 752, 747, 640, 751, 749])[4]:.3f}x the fleet median" in text
+    assert f"{640 / statistics.median(FLEET_GEMM):.3f}x the fleet median" in text
     assert "p2p: 12 pair(s), 120 GB/s .. 380 GB/s (median 380 GB/s)" in text
     tele = _text(html.split('<section id="telemetry">')[1].split("</section>")[0])
     n_tele = sum(1 for r in gpu_rows() if r.status == "ok" and r.sm_clock_mean_mhz is not None)

@@ -409,6 +409,7 @@ def test_rotation_slots():
 # ---- GPU: structure only (speed claims are device_check verdicts) ---------------------------------------
 
 @pytest.mark.gpu
+@pytest.mark.smoke
 def test_cuda_events_path_and_l2_flush_structure():
     import torch
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
@@ -445,7 +446,9 @@ def test_back_to_back_gemm_reports_busy_fraction_and_criterion():
 
 
 @pytest.mark.gpu
-def test_graph_mode_rows_converge():
+def test_graph_mode_rows_converge(record_property):
+    """Structure: graph replays of 10 calls are the samples, and the stop reason is one the rule knows.
+    Whether they converge within 2 s is a speed claim: scripts/device_verdicts.py judges the recorded one."""
     import torch
     a = torch.randn(2048, 2048, device="cuda")
     b = torch.randn(2048, 2048, device="cuda")
@@ -453,12 +456,15 @@ def test_graph_mode_rows_converge():
     graphed = timing.measure(lambda _s: torch.mm(a, b, out=c), "cuda", rule=timing.StopRule(max_time_s=2.0),
                              graph=True, graph_calls=10)
     assert graphed.mode["graph"] is True and graphed.mode["calls_per_sample"] == 10
-    assert graphed.stats.converged, graphed.stats
+    assert graphed.stats.stop_reason in ("converged", "noise_stable", "max_time", "max_samples")
+    assert graphed.stats.converged == (graphed.stats.stop_reason != "max_time")
     assert 0 < graphed.stats.busy_fraction <= 1
+    record_property("graph_mode_converged", graphed.stats.converged)
+    record_property("graph_mode_stop_reason", graphed.stats.stop_reason)
 
 
 @pytest.mark.gpu
-def test_power_is_attributed_to_the_timed_span():
+def test_power_is_attributed_to_the_timed_span(record_property):
     import torch
     from accelkern import monitor
     if monitor.nvml() is None:
@@ -478,6 +484,8 @@ def test_power_is_attributed_to_the_timed_span():
     t0, t1 = mon.span
     inside = [r for r in mon.rows if t0 <= r[0] <= t1]
     assert m.telemetry.samples == len(inside) >= 1
-    assert m.telemetry.span_s == pytest.approx(t1 - t0) and t1 - t0 <= m.stats.wall_s + 0.05
+    assert m.telemetry.span_s == pytest.approx(t1 - t0) and t1 > t0
+    # the span lies within the measurement's wall time: a host-timing claim, judged as a device_check verdict
+    record_property("telemetry_span_over_wall_s", (t1 - t0) - m.stats.wall_s)
     assert m.telemetry.power_source in (monitor.POWER_INSTANT, monitor.POWER_AVERAGE)
     assert m.telemetry.power_mean_w == pytest.approx(sum(r[3] for r in inside) / len(inside))

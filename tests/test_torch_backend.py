@@ -185,7 +185,8 @@ def test_tolerance_table_and_compare():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype", torch_backend.GEMM_DTYPES)
+@pytest.mark.parametrize("dtype", [pytest.param(d, marks=[pytest.mark.smoke] if d == "bf16" else [])
+                                   for d in torch_backend.GEMM_DTYPES])
 def test_cuda_gemm_correct(dtype):
     why = torch_backend.gemm_unavailable(dtype, "cuda")
     if why:

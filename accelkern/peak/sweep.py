@@ -16,6 +16,7 @@ from accelkern.peak.check import CheckResult, check_kernel
 from accelkern.peak.kernels import (PATH_LABEL, Config, PeakKernel, grid, kernel_note, launch_flops,
                                     unavailable)
 from accelkern.peak.operands import Operands, mma_operands, simt_operands, torch_module, wgmma_operands
+from accelkern.peak.timed_check import check_timed_launch
 from accelkern.results import Row
 
 _TIMING_OPERANDS: dict = {}
@@ -59,7 +60,9 @@ class Launcher:
             t = self.ops.tensors
             self.image, self.a_frags, self.c_frags = (t["image"].to(self.dev), t["a_frags"].to(self.dev),
                                                       t["c_frags"].to(self.dev))
-        self.out = torch.zeros(self.ctas * cfg.threads, dtype=torch.int32, device=self.dev)
+        self.c_words = int(self.C.peak_mma_fragment_words(k.op)[2]) if k.path == "mma" else 0
+        # poisoned: a thread that never stores leaves a word the timed-launch check cannot mistake for a result
+        self.out = torch.full((self.ctas * cfg.threads,), -1, dtype=torch.int32, device=self.dev)
         self.clocks = torch.zeros((self.ctas, 4), dtype=torch.int64, device=self.dev)
 
     def infeasible(self) -> str | None:
@@ -139,8 +142,10 @@ def _shape_str(kernel: PeakKernel, cfg: Config) -> str | None:
 
 
 def measure_config(kernel: PeakKernel, cfg: Config, device_info, spec, rule: timing.StopRule, target_s: float,
-                   check: CheckResult | None, warmup_s: float = 0.02) -> Row:
-    """Times one launch shape on all SMs and returns its Row (status 'skipped' when it does not fit)."""
+                   check: CheckResult | None, warmup_s: float = 0.02, check_timed: bool = False) -> Row:
+    """Times one launch shape on all SMs and returns its Row (status 'skipped' when it does not fit).
+    check_timed: the timed launch itself is then checked too (timed_check), and the row is correct only
+    when both that and the one-CTA `check` are."""
     row = Row(suite="peak", name=kernel.instruction, dtype=kernel.dtype, shape=_shape_str(kernel, cfg),
               backend=PATH_LABEL[kernel.path], kernel=f"{kernel.instruction} [{cfg.label()}]",
               config=cfg.as_dict())
@@ -154,6 +159,11 @@ def measure_config(kernel: PeakKernel, cfg: Config, device_info, spec, rule: tim
     row.flops = L.flops(iters)
     if check is not None:
         row.correct, row.max_error, row.tolerance = check.ok, check.error, check.tolerance
+    timed = check_timed_launch(L, iters) if check_timed else None
+    if timed is not None:
+        row.correct = bool(row.correct is not False and timed.ok)
+        row.max_error = max(row.max_error or 0.0, timed.error)
+        row.tolerance = timed.tolerance if row.tolerance is None else row.tolerance
     figures.compute_row(row, meas, device_info, spec, kernel.spec_dtype)
     if kernel.integer:
         row.metric = "TOPS"
@@ -177,6 +187,12 @@ def measure_config(kernel: PeakKernel, cfg: Config, device_info, spec, rule: tim
     notes = [kernel_note(kernel, device_info), row.note, arch_note]
     if check is not None and not check.ok:
         notes.insert(0, f"CHECK FAILED ({check.what}): error {check.error:.3g} > {check.tolerance:g}")
+    if timed is not None:
+        row.config["timed_check"] = {"ok": timed.ok, "error": timed.error, "tolerance": timed.tolerance,
+                                     "what": timed.what}
+        if not timed.ok:
+            notes.insert(0, f"TIMED LAUNCH CHECK FAILED ({timed.what}): error {timed.error:.3g} > "
+                            f"{timed.tolerance:g}")
     row.note = "; ".join(n for n in notes if n) or None
     return row
 
@@ -242,7 +258,7 @@ def _run_kernel(kernel, device_info, spec, budget_s, quick, progress) -> KernelR
     cfg = Config(**{k: v for k, v in _config_fields(best_sweep.config).items()})
     left = budget_s - (time.monotonic() - t0)
     best = measure_config(kernel, cfg, device_info, spec, final_rule(max(0.3, left)), FINAL_TARGET_S,
-                          checks_done[variant_key(kernel, cfg)])
+                          checks_done[variant_key(kernel, cfg)], check_timed=True)
     best.config["sweep"] = f"best of {len(ok_rows)} launch shapes (of {len(rows)} tried)"
     return KernelResult(kernel, best, rows)
 
