@@ -31,7 +31,7 @@ def _winner(path):
 @click.command()
 @click.option("--dtype", default="bf16", show_default=True)
 @click.option("--device", default=None, help="cuda, cuda:N or cpu.")
-@click.option("--guided-budget", default=20.0, show_default=True, help="Seconds of measuring for the guided search.")
+@click.option("--guided-budget", default=20.0, show_default=True, help="Seconds of wall time for the guided run (its --budget).")
 @click.option("--m", "m_range", default="2048:18432:2048", show_default=True, help="Grid M (stop excluded).")
 @click.option("--n", "n_range", default="2048:18432:2048", show_default=True, help="Grid N (stop excluded).")
 @click.option("--k", "k_range", default="4096,8192,16384", show_default=True, help="Grid K.")

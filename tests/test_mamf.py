@@ -394,6 +394,14 @@ def test_gpu_short_guided_search_finds_a_checked_winner(backend):
     assert res.other_mode and res.other_mode["mode"] == "sustained" and res.other_mode["tflops"] > 0
     win = [r for r in rows if r.name == "MAMF"]
     assert len(win) == 1
+    # the headline is the median of the winner's re-measures, and no more than the silicon allows
+    import statistics
+    assert res.winner_tflops == pytest.approx(statistics.median(r.value for r in res.winner_rows))
+    assert win[0].value == pytest.approx(res.winner_tflops)
+    if win[0].clock_peak:
+        assert res.winner_tflops <= 1.02 * win[0].clock_peak
+    if spec is not None and spec.peak("bf16"):
+        assert res.winner_tflops <= 1.02 * spec.peak("bf16")
     from accelkern import monitor
     if monitor.nvml() is not None:          # without NVML there is no clock to report; everything else holds
         assert win[0].sm_clock_mean_mhz

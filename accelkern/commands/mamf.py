@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import click
 
@@ -76,7 +77,8 @@ def _values(text, what):
 @click.command(help=HELP)
 @common_options
 @click.option("--dtype", "dtypes", default="bf16", show_default=True, metavar="DTYPE[,DTYPE]",
-              help="bf16, fp16, tf32, fp32, fp8 (e4m3), int8; each searched in turn with the full budget.")
+              help="bf16, fp16, tf32, fp32, fp8 (e4m3), int8; each searched in turn with an equal share of "
+                   "--budget.")
 @click.option("--search", type=click.Choice(["guided", "grid"]), default="guided", show_default=True,
               help="guided: wave-aware candidates and a surface model with a statistical stop; grid: every "
                    "(M, N, K) of --m/--n/--k.")
@@ -87,8 +89,8 @@ def _values(text, what):
                    "pre-randomised buffer before each call; sustained: back-to-back calls on rotating inputs "
                    "(headline: >= 1 s untimed, then >= 2 s timed). The winner is reported in both on a GPU.")
 @click.option("--budget", type=float, default=60.0, show_default=True,
-              help="Seconds of measuring for the search (warm-up and re-measures come on top); with --replay, "
-                   "seconds of replayed cost.")
+              help="Seconds of wall time for the whole command (warm-up, search, re-measures and the winner's "
+                   "other mode; several dtypes share it equally); with --replay, seconds of replayed cost.")
 @click.option("--m", "m_range", default=None, metavar="RANGE",
               help="M sizes: START:STOP:STEP (STOP excluded, e.g. 2048:16385:2048), a list 4096,8192, or one "
                    "size. Grid: required; guided: the lattice to search (with --n).")
@@ -157,16 +159,18 @@ def mamf(device, spec_name, as_json, as_csv, out, dtypes, search, backend, mode,
         dry_run_exit("mamf")
         found = _read_ours(_jsonl_path(results_path), "--results")
         return _compare_only(log, found, as_json, as_csv, out)
+    t0 = time.monotonic()            # --budget is the wall time of the whole command from here
     s = Session("mamf", device, spec_name, as_json, as_csv, out)
     headlines: list[str] = []
     if (backend or ("cublaslt" if s.info.kind == "cuda" else "torch")) == "torch":
         headlines += ignored(("algos",), "it times cuBLASLt's algorithms; this run uses the torch backend")
     try:
-        for d in wanted:
-            try:
-                res = mf.run(s.info, s.spec, d, s.emit, search=search, backend=backend, mode=mode, budget_s=budget,
+        for i, d in enumerate(wanted):
+            try:   # each dtype an equal share of what is left
+                share = max(1e-3, (budget - (time.monotonic() - t0)) / (len(wanted) - i))
+                res = mf.run(s.info, s.spec, d, s.emit, search=search, backend=backend, mode=mode, budget_s=share,
                              ms=ms, ns=ns, ks=ks, max_dim=max_dim, tiles=tiles, algos=algos, top=top,
-                             repeats=repeats, warmup_s=warmup, progress=progress)
+                             repeats=repeats, warmup_s=warmup, progress=progress, deadline=t0 + budget)
                 headlines.append(mf.headline(res))
             except mf.Unavailable as exc:
                 s.emit(mf.Row(suite="mamf", name="MAMF", dtype=d, status="skipped", note=str(exc)))
