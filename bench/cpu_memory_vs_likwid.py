@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -57,36 +58,45 @@ def ours(op: str, nt: bool, per_array: int, threads: int, seconds: float) -> obj
     return next((r for r in rows if r.name == want), None)
 
 
-def bandwidth_lines(threads: int, size: str, seconds: float, avx512: bool) -> list[str]:
+def bandwidth_lines(threads: int, size: str, seconds: float, avx512: bool, rounds: int = 3) -> list[str]:
+    """Per pair, `rounds` of likwid then accelkern, and likwid once more: each accelkern figure is set against
+    the mean of the likwid runs right before and after it (a shared machine's bandwidth drifts by tens of
+    percent between runs); the table gives the medians and the ratios' range."""
     total = _gb(size)
     have = shutil.which("likwid-bench") is not None
     lines = [f"### bandwidth: accelkern vs likwid-bench, {threads} thread(s), working set {size} "
-             f"({total / 1e9:g} GB of all arrays, all threads)", "",
-             "| accelkern | likwid test | likwid before | accelkern | likwid after | ratio | target | "
-             "accelkern core MHz | accelkern samples |", "|---|---|---|---|---|---|---|---|---|"]
+             f"({total / 1e9:g} GB of all arrays, all threads), {rounds} interleaved round(s)", "",
+             "| accelkern | likwid test | likwid (median) | accelkern (median) | ratio (median) | ratios (min..max) | "
+             "target | accelkern core MHz |", "|---|---|---|---|---|---|---|---|"]
     if not have:
         lines += [LIKWID_HINT, ""]
     for op, nt, stem, lstreams in PAIRS:
         test = likwid_test(stem, avx512)
-        # each pair on its own: the peer right before and right after accelkern's run (triad nt twice)
-        before = likwid_run(test, threads, size, seconds) if have else None
-        row = ours(op, nt, int(total // STREAMS[op]), threads, seconds)
-        after = likwid_run(test, threads, size, seconds) if have else None
-        ref = [x["mbytes"] / 1e3 for x in (before, after) if x and "mbytes" in x]
-        mine = row.value * 1e3 if row is not None and row.status == "ok" else None
-        mean = sum(ref) / len(ref) if ref else None
-        ratio = mine / mean if mine and mean else None
+        peer = [likwid_run(test, threads, size, seconds) if have else None]
+        mine, rows = [], []
+        for _ in range(rounds):
+            row = ours(op, nt, int(total // STREAMS[op]), threads, seconds)
+            peer.append(likwid_run(test, threads, size, seconds) if have else None)
+            rows.append(row)
+            mine.append(row.value * 1e3 if row is not None and row.status == "ok" else None)
+        gbs = [x["mbytes"] / 1e3 if x and "mbytes" in x else None for x in peer]
+        ratios = [m / ((a + b) / 2) for m, a, b in zip(mine, gbs, gbs[1:]) if m and a and b]
+        ok_mine = [m for m in mine if m]
+        ok_peer = [g for g in gbs if g]
+        ratio = statistics.median(ratios) if ratios else None
         verdict = "-" if ratio is None else ("met" if ratio >= TARGET else "below")
-        fmt = lambda x: f"{x['mbytes'] / 1e3:.1f} GB/s" if x and "mbytes" in x else "-"   # noqa: E731
-        name = f"{op}{' nt' if nt else ''} ({row.kernel if row is not None else '?'})"
-        lines.append(f"| {name} | {test} ({lstreams} stream{'s' if lstreams > 1 else ''}) | {fmt(before)} | "
-                     f"{f'{mine:.1f} GB/s' if mine else 'failed'} | {fmt(after)} | "
-                     f"{f'{ratio:.3f}' if ratio else '-'} | >= {TARGET} {verdict} | "
-                     f"{(row.sm_clock_mean_mhz or 0) if row is not None else 0:.0f} | "
-                     f"{row.samples if row is not None else '-'} |")
-    lines += ["", "ratio = accelkern / mean(likwid before, likwid after); GB = 1e9 B; both count explicit loads + "
-              "stores. triad_mem is likwid's 4-stream triad (A = B*C + D): its load/store mix differs from "
-              "STREAM's, stream_mem is the like-for-like."]
+        last = next((r for r in reversed(rows) if r is not None), None)
+        name = f"{op}{' nt' if nt else ''} ({last.kernel if last is not None else '?'})"
+        clocks = [r.sm_clock_mean_mhz for r in rows if r is not None and r.sm_clock_mean_mhz]
+        lines.append(f"| {name} | {test} ({lstreams} stream{'s' if lstreams > 1 else ''}) | "
+                     f"{f'{statistics.median(ok_peer):.1f} GB/s' if ok_peer else '-'} | "
+                     f"{f'{statistics.median(ok_mine):.1f} GB/s' if ok_mine else 'failed'} | "
+                     f"{f'{ratio:.3f}' if ratio else '-'} | "
+                     f"{f'{min(ratios):.3f}..{max(ratios):.3f}' if ratios else '-'} | >= {TARGET} {verdict} | "
+                     f"{statistics.median(clocks) if clocks else 0:.0f} |")
+    lines += ["", "ratio = accelkern / mean(likwid right before, likwid right after), per round; GB = 1e9 B; both "
+              "count explicit loads + stores. triad_mem is likwid's 4-stream triad (A = B*C + D): its load/store "
+              "mix differs from STREAM's, stream_mem is the like-for-like."]
     return lines
 
 
@@ -138,7 +148,7 @@ def default_run_lines() -> list[str]:
 
 
 def report_lines(threads: int | None = None, size: str = "2GB", seconds: float = 2.0, levels: bool = True,
-                 default_run: bool = True) -> list[str]:
+                 default_run: bool = True, rounds: int = 3) -> list[str]:
     """The whole comparison as markdown lines (bench/cpu_vs_likwid.py --part memory calls this)."""
     from accelkern.hostcpu import facts as cpu_facts, topology
     facts = cpu_facts.cpu_facts()
@@ -148,7 +158,7 @@ def report_lines(threads: int | None = None, size: str = "2GB", seconds: float =
     load0 = os.getloadavg()[0]
     lines = [f"## memory: {facts.model_name} ({facts.uarch_name}, family {facts.family} model {facts.model}), "
              f"{threads} of {len(cores)} physical core(s), {'AVX-512' if avx512 else 'AVX2'}", ""]
-    lines += bandwidth_lines(threads, size, seconds, avx512)
+    lines += bandwidth_lines(threads, size, seconds, avx512, rounds)
     if levels:
         lines += levels_lines(threads)
     if default_run:
@@ -166,11 +176,13 @@ def report_lines(threads: int | None = None, size: str = "2GB", seconds: float =
               help="Working set of all arrays and threads together, likwid's decimal units (kB, MB, GB).")
 @click.option("--seconds", type=float, default=2.0, show_default=True,
               help="likwid-bench's minimum run time per test (-s) and accelkern's --time per row.")
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Interleaved rounds per pair (likwid, accelkern, ..., likwid); the medians are reported.")
 @click.option("--no-levels", is_flag=True, help="Leave out the sweep's cache levels.")
 @click.option("--no-default-run", is_flag=True, help="Leave out the default `hbm --device cpu` run.")
 @click.option("--out", default=None, help="Also write the report to this file (never over an existing one).")
 @click.option("--dry-run", is_flag=True, help="Check the options; nothing is measured.")
-def main(threads, size, seconds, no_levels, no_default_run, out, dry_run):
+def main(threads, size, seconds, rounds, no_levels, no_default_run, out, dry_run):
     from accelkern.hostcpu import topology
     cores = topology.one_cpu_per_core()
     if threads and threads > len(cores):
@@ -185,7 +197,7 @@ def main(threads, size, seconds, no_levels, no_default_run, out, dry_run):
         click.echo(f"dry run: bench/cpu_memory_vs_likwid.py --threads {threads or len(cores)} --size {size}: "
                    "options ok")
         return
-    text = "\n".join(report_lines(threads, size, seconds, not no_levels, not no_default_run))
+    text = "\n".join(report_lines(threads, size, seconds, not no_levels, not no_default_run, rounds))
     click.echo(text)
     if out:
         tmp = out + ".tmp"

@@ -266,7 +266,8 @@ def headline(res: SearchResult) -> str:
         if cfg.get("waves") is not None:
             where += f", {cfg['waves']:.2f} waves"
     state = ", ".join(x for x in (
-        f"SM {r.sm_clock_mean_mhz:.0f} MHz" if r.sm_clock_mean_mhz else "",
+        f"{'core' if 'core clock' in str(cfg.get('clock_method')) else 'SM'} {r.sm_clock_mean_mhz:.0f} MHz"
+        if r.sm_clock_mean_mhz else "",
         f"{r.power_mean_w:.0f} W" if r.power_mean_w else "",
         f"throttle: {r.throttle}" if r.throttle else "") if x)
     if res.replay:
