@@ -230,3 +230,14 @@ def test_every_chain_loop_keeps_its_accumulators_in_registers():
                     spilled.append(m.group(1))
     built = sum(len(k.shapes) for k in cpu_kernels.all_kernels() if k.built and "amx" not in k.path)
     assert loops >= built and not spilled, (loops, built, spilled)
+
+
+def test_all_cores_below_one_core_per_clock_is_named():
+    from accelkern.results import Row
+    every = Row(suite="peak", name="x", config={"threads": 2}, flop_per_clk_per_sm=32.0)
+    one = Row(suite="peak", name="x", config={"threads": 1}, flop_per_clk_per_sm=64.0)
+    cpu_sweep._compare_per_core(every, one)
+    assert every.config["per_core_vs_one_core"] == 0.5 and "did 50% of what one core did alone" in every.note
+    fine = Row(suite="peak", name="x", config={"threads": 2}, flop_per_clk_per_sm=63.0)
+    cpu_sweep._compare_per_core(fine, one)
+    assert fine.note is None and fine.config["per_core_vs_one_core"] == pytest.approx(63 / 64)

@@ -190,4 +190,19 @@ def run(kernels: list[CpuPeakKernel], device, spec, facts, budget_s: float, cpus
             one = measure_shape(k, a, u, cpus[:1], device, spec, facts,
                                 timing.StopRule(max_time_s=max(0.05, share * 0.15)))
             one.config["sweep"] = "the best shape on one core"
+            _compare_per_core(best, one)
         yield CpuPeakResult(k, best, grid, one)
+
+
+def _compare_per_core(every: Row, one: Row) -> None:
+    """Every core together should do per core what one core alone does (less only by a lower clock): say so
+    when they do not, per clock, since cores that share execution units (SMT siblings of a VM's host) or a
+    busy machine show only there."""
+    if not (every.flop_per_clk_per_sm and one.flop_per_clk_per_sm):
+        return
+    ratio = every.flop_per_clk_per_sm / one.flop_per_clk_per_sm
+    every.config["per_core_vs_one_core"] = ratio
+    if ratio < 0.9:
+        every.note = _join(every.note, f"per core and clock, all {every.config['threads']} cores together did "
+                                       f"{ratio:.0%} of what one core did alone: the cores may share execution "
+                                       "units (SMT siblings, a VM's vCPUs on one host core) or other work ran")
