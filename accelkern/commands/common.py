@@ -169,7 +169,7 @@ class Session:
         """Closes the files (every row) and prints the table of `shown` rows (default: every row), or all rows
         as JSON/CSV. Exit code: 128 + the signal when stopped, 1 when a file could not be written or a
         measurement failed."""
-        if self.info.kind == "cpu":   # a CPU row's clock is its cores'
+        if getattr(self.info, "kind", None) == "cpu":   # a CPU row's clock is its cores'
             columns = tuple(tables.Column("core MHz", c.get, c.fmt) if c.title == "SM MHz" else c for c in columns)
         try:
             with signals.deferred():   # a stop signal now waits until the files are whole
