@@ -27,7 +27,7 @@ import tokenize
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
 
-MAMF_TESTS = ["tests/test_mamf_replay.py", "tests/test_mamf_sim.py"]   # the replays run the whole search
+MAMF_TESTS = ["tests/test_mamf_stop.py", "tests/test_mamf_replay.py", "tests/test_mamf_sim.py"]   # the replays run the whole search
 
 # name: (module, line ranges mutated (None: all), test files and pytest options)
 MODULES = {
