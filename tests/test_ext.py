@@ -39,12 +39,30 @@ def test_missing_extension_is_explained(monkeypatch):
 
 def test_require_raises_one_line_error(monkeypatch):
     from accelkern.errors import AccelkernError
-    monkeypatch.setattr(_ext, "_module", None)
-    monkeypatch.setattr(_ext, "_loaded", True)
-    monkeypatch.setattr(_ext, "_error", "accelkern._C is not built (pure-Python install); build it")
+    monkeypatch.setattr(_ext._LOADER, "module", None)
+    monkeypatch.setattr(_ext._LOADER, "loaded", True)
+    monkeypatch.setattr(_ext._LOADER, "error_text", "accelkern._C is not built (pure-Python install); build it")
     with pytest.raises(AccelkernError, match="not built"):
         _ext.require()
     assert _ext.status() == {"built": False, "message": "accelkern._C is not built (pure-Python install); build it"}
+
+
+def test_the_cpu_extension_loader_says_why_and_can_be_disabled(monkeypatch):
+    from accelkern.errors import AccelkernError
+    assert "is not built" in _ext.diagnose_cpu(ModuleNotFoundError("No module named 'accelkern._cpu'"))
+    err = _ext.diagnose_cpu(ImportError("/x/_cpu.so: undefined symbol: foo\nmore"))
+    assert "failed to import: /x/_cpu.so: undefined symbol: foo; rebuild" in err and "no CUDA" in err
+    loader = _ext.Loader("accelkern._cpu", "ACCELKERN_TEST_DISABLE", _ext.diagnose_cpu)
+    monkeypatch.setenv("ACCELKERN_TEST_DISABLE", "1")
+    assert loader.load() is None and loader.error() == "accelkern._cpu disabled by ACCELKERN_TEST_DISABLE=1"
+    with pytest.raises(AccelkernError, match="disabled by ACCELKERN_TEST_DISABLE=1"):
+        loader.require()
+    assert loader.status() == {"built": False, "message": "accelkern._cpu disabled by ACCELKERN_TEST_DISABLE=1"}
+    monkeypatch.delenv("ACCELKERN_TEST_DISABLE")
+    fresh = _ext.Loader("accelkern._cpu", "ACCELKERN_TEST_DISABLE", _ext.diagnose_cpu)
+    if fresh.load() is not None:                 # built here: its status carries the build facts
+        st = fresh.status()
+        assert st["built"] is True and st["message"] == "accelkern._cpu loaded"
 
 
 @pytest.mark.gpu

@@ -920,9 +920,9 @@ def emulated(monkeypatch):
     from accelkern import _ext
     from accelkern.device import DeviceInfo
     c = _EmulatedC()
-    monkeypatch.setattr(_ext, "_module", c)
-    monkeypatch.setattr(_ext, "_loaded", True)
-    monkeypatch.setattr(_ext, "_error", None)
+    monkeypatch.setattr(_ext._LOADER, "module", c)
+    monkeypatch.setattr(_ext._LOADER, "loaded", True)
+    monkeypatch.setattr(_ext._LOADER, "error_text", None)
     info = DeviceInfo(kind="cuda", index=0, name="emulated", torch_device="cpu", sm_count=4, max_threads_per_sm=2048,
                       max_blocks_per_sm=32, l2_bytes=1 << 20, mem_clock_mhz=2619, mem_bus_width_bits=6144)
     return c, info
@@ -988,7 +988,7 @@ class _TuneC(_EmulatedC):
 def test_emulated_tune_tries_every_candidate_and_picks_the_fastest(monkeypatch, emulated):
     from accelkern import _ext
     _c, info = emulated
-    monkeypatch.setattr(_ext, "_module", _TuneC())
+    monkeypatch.setattr(_ext._LOADER, "module", _TuneC())
     speed = {"unroll": {1: 1.0, 2: 2.0, 4: 3.0, 8: 2.5}, "threads": {128: 1.0, 256: 1.3, 512: 1.1},
              "hint": {"default": 1.0, "stream": 1.05}}
 
