@@ -217,6 +217,21 @@ def hbm(device, spec_name, as_json, as_csv, out, kernels, size, vecs, hints, thr
     s.finish(columns=HBM_COLUMNS, footer=footer)
 
 
+def _plot(s, footer, path, draw):
+    """Draws a sweep's PNG (draw() returns its path, or None when matplotlib is missing). Any failure keeps
+    the measured rows: it is named in the footer and on stderr; a file system refusal also fails the run."""
+    try:
+        written = draw()
+        if written:
+            footer.append(f"plot: {written}")
+    except Exception as exc:  # noqa: BLE001 - any plotting failure: the measured rows are kept regardless
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        footer.append(f"plot failed ({path}): {why}; the measured rows are kept")
+        progress(f"plot failed ({path}): {why}")
+        if isinstance(exc, OSError):   # the file system refused it: exit code 1, as any results file
+            s.failures.append(f"plot {path}: {why}")
+
+
 def _sweep(s, mem, info, names, vec_list, hint_list, own_cuda, lo, hi, steps, threads, blocks_per_sm, unroll,
            time_s, path, footer):
     """The --sweep run: rows per size, a transition line per kernel from its settled points, the plot."""
@@ -242,16 +257,7 @@ def _sweep(s, mem, info, names, vec_list, hint_list, own_cuda, lo, hi, steps, th
     title = (f"{info.name}: bandwidth vs working set (hot: one set reused), "
              f"{'hint ' + hint_list[0] if own_cuda else 'torch'}")
     spec_tbps = s.spec.memory_bw_bytes_s / 1e12 if s.spec and info.kind == "cuda" else None
-    try:
-        written = mem.plot_sweep(series, cache, spec_tbps, path, title, cache_name)
-        if written:
-            footer.append(f"plot: {written}")
-    except Exception as exc:  # noqa: BLE001 - any plotting failure: the measured rows are kept regardless
-        why = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        footer.append(f"plot failed ({path}): {why}; the measured rows are kept")
-        progress(f"plot failed ({path}): {why}")
-        if isinstance(exc, OSError):   # the file system refused it: exit code 1, as any results file
-            s.failures.append(f"plot {path}: {why}")
+    _plot(s, footer, path, lambda: mem.plot_sweep(series, cache, spec_tbps, path, title, cache_name))
     footer.append("sweep mode: hot (one buffer set reused, passes per call so each call moves ~"
                   f"{format_bytes(mem.HOT_TARGET_BYTES.get(info.kind, 64 << 20))}); rd+wr counts read + write; "
                   "unsettled rows (too few samples, not converged) feed no transition")
@@ -355,17 +361,8 @@ def _cpu_sweep(s, p, caches, facts, max_time, path, footer):
     theo = cpu_theoretical.resolve(s.spec, s.spec_how, sockets=facts.sockets, cores_used=len(p.cpus))
     title = (f"{s.info.name}: bandwidth vs working set, {len(p.cpus)} pinned thread(s), {p.path} "
              "(hot: one set reused)")
-    try:
-        written = cpu_plot.plot_cpu_sweep(sweeps, sysfs, len(p.cpus), path, title,
-                                          theo.bytes_s / 1e9 if theo.known else None)
-        if written:
-            footer.append(f"plot: {written}")
-    except Exception as exc:  # noqa: BLE001 - any plotting failure: the measured rows are kept regardless
-        why = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        footer.append(f"plot failed ({path}): {why}; the measured rows are kept")
-        progress(f"plot failed ({path}): {why}")
-        if isinstance(exc, OSError):   # the file system refused it: exit code 1, as any results file
-            s.failures.append(f"plot {path}: {why}")
+    _plot(s, footer, path, lambda: cpu_plot.plot_cpu_sweep(sweeps, sysfs, len(p.cpus), path, title,
+                                                           theo.bytes_s / 1e9 if theo.known else None))
     footer.append("sweep mode: hot (one set reused per size, passes per call so a call moves >= 64 MiB); value = "
                   "credited loads + stores / time (latency rows: ns per dependent load); unsettled rows feed no "
                   "plateau")

@@ -6,6 +6,7 @@ import io
 import os
 
 from accelkern import safe_io
+from accelkern.memory.plot import pyplot
 from accelkern.units import format_bytes
 
 
@@ -13,13 +14,8 @@ def plot_cpu_sweep(sweeps: list, sysfs: list[tuple[int, int]], threads: int, pat
                    theoretical_gbs: float | None = None) -> str | None:
     """Writes the PNG; returns its path, or None when matplotlib is missing (said on stderr). A failure to
     write raises: the caller keeps its rows and names the failure."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from accelkern.results import progress
-        progress("plot skipped: matplotlib is not installed (pip install matplotlib, or accelkern[plot])")
+    plt = pyplot()
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(10, 5.8))
     try:

@@ -10,11 +10,8 @@ from accelkern.memory.sweep import cache_transition
 from accelkern.units import format_bytes
 
 
-def plot_sweep(series: dict, cache_bytes: int | None, spec_tbps: float | None, path: str, title: str,
-               cache_label: str = "L2") -> str | None:
-    """PNG of bandwidth (TB/s, read+write counted) vs working set, one line per kernel, the cache size and
-    the spec marked. Returns the path, or None when matplotlib is missing (the reason goes to stderr).
-    A failure to write raises (OSError or matplotlib's own): the caller keeps its results and names it."""
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, or None when matplotlib is missing (said on stderr)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -22,6 +19,17 @@ def plot_sweep(series: dict, cache_bytes: int | None, spec_tbps: float | None, p
     except ImportError:
         from accelkern.results import progress
         progress("plot skipped: matplotlib is not installed (pip install matplotlib, or accelkern[plot])")
+        return None
+    return plt
+
+
+def plot_sweep(series: dict, cache_bytes: int | None, spec_tbps: float | None, path: str, title: str,
+               cache_label: str = "L2") -> str | None:
+    """PNG of bandwidth (TB/s, read+write counted) vs working set, one line per kernel, the cache size and
+    the spec marked. Returns the path, or None when matplotlib is missing (the reason goes to stderr).
+    A failure to write raises (OSError or matplotlib's own): the caller keeps its results and names it."""
+    plt = pyplot()
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(9, 5.5))
     try:
