@@ -407,3 +407,78 @@ def test_gpu_short_guided_search_finds_a_checked_winner(backend):
         assert win[0].sm_clock_mean_mhz
     if backend == "cublaslt":
         assert win[0].config.get("tile") and win[0].config.get("waves") is not None
+
+
+# ---- the search's fixed choices: what it screens, how many K values a leader gets, when it re-chooses its model's
+# hyperparameters, and that between full evaluations only the shapes with a chance are re-predicted --------------
+
+def test_screening_is_the_cheapest_shape_then_four_per_varying_dimension_spread_over_the_set():
+    from accelkern.mamf.search import screening
+    c = _lattice(SIZES, SIZES, (2048, 4096, 8192, 16384))
+    idx = screening(c)
+    got = [c.shapes[i] for i in idx]
+    assert len(got) == 9 and len(set(got)) == 9                       # 1 + 4 x 2 varying dimensions
+    assert all(s.k == 16384 for s in got)                             # each M x N at its largest K
+    good = c.q_best >= 0.9 * c.q_best.max()                           # well quantized only
+    assert all(good[i] for i in idx)
+    cheapest = min((i for i in range(len(c)) if good[i] and c.k[i] == 16384), key=lambda i: c.flops[i])
+    assert idx[0] == cheapest and list(c.flops[idx]) == sorted(c.flops[idx])
+    ms, ns = [s.m for s in got], [s.n for s in got]
+    assert max(ms) == max(ns) == 16384 and min(ms) <= 2048 and min(ns) <= 2048   # spread to the set's ends
+    one_dim = _lattice(SIZES, [4096], (8192,))
+    assert len(screening(one_dim)) == 5                               # 1 + 4 x 1
+
+
+def test_the_leader_gets_five_other_k_values_spread_over_the_range_largest_first():
+    ks = tuple(range(1024, 16385, 1024))                              # 16 K values per M x N
+    c = _lattice([2048, 4096, 8192], [4096], ks)
+    clk = FakeClock()
+    r = FakeRunner(clk, lambda s: 100.0 + s.m / 100 + s.k / 1e4)      # the leader: the largest M
+    from accelkern.mamf.search import screening
+    first = len(screening(c))
+    mamf.Search(r, mamf.Budget(first + 5, clk)).guided(c)
+    calls = [s for s, _, _ in r.calls]
+    lead = max(calls[:first], key=lambda s: 100.0 + s.m / 100 + s.k / 1e4)
+    assert lead == mamf.Shape(8192, 4096, 16384)
+    varied = calls[first:first + 5]
+    assert {(s.m, s.n) for s in varied} == {(8192, 4096)}
+    others = sorted((k for k in ks if k != 16384), reverse=True)      # 15 others, 5 evenly spaced among them
+    assert [s.k for s in varied] == [others[i] for i in (0, 4, 7, 10, 14)]
+
+
+def test_the_model_re_chooses_its_hyperparameters_when_the_measured_set_grew_by_a_fifth(monkeypatch):
+    from accelkern.mamf.model import SurfaceModel
+    seen = []
+    fit = SurfaceModel.fit
+
+    def spy(self, idx, y, choose=False):
+        seen.append((len(idx), bool(choose)))
+        return fit(self, idx, y, choose=choose)
+
+    monkeypatch.setattr(SurfaceModel, "fit", spy)
+    _guided(_bowl)
+    assert seen[0][1] is True
+    last = seen[0][0]
+    for n, chosen in seen[1:]:
+        assert chosen == (n >= 1.2 * last), (n, last, seen)
+        last = n if chosen else last
+    assert sum(ch for _, ch in seen) >= 2 and sum(not ch for _, ch in seen) >= 2
+
+
+def test_between_full_evaluations_only_the_shapes_with_a_chance_are_predicted_again(monkeypatch):
+    from accelkern.mamf.search import Search
+    pools = []
+    chances = Search._chances
+
+    def spy(self, pool, y_best):
+        out = chances(self, pool, y_best)
+        open_ = int((~self._dead).sum()) - len(self._y)
+        pools.append((len(pool), open_, float(np.max(out[4])) if len(pool) else 0.0))
+        return out
+
+    monkeypatch.setattr(Search, "_chances", spy)
+    _c, _r, search, best = _guided(_bowl)
+    partial = [(n, o) for n, o, _ in pools if n < o]
+    assert partial, pools                                              # some evaluations were of the hot set only
+    assert all(0 < n for n, _ in partial)
+    assert best.shape == PEAK
