@@ -1,17 +1,22 @@
 """Guided MAMF search against the brute-force grid, in one run on one device:
 
     python3 bench/mamf_guided_vs_grid.py --dtype bf16 --out results/mamf
+    python3 bench/mamf_guided_vs_grid.py --dry-run        # check both command lines only, measure nothing
 
 The grid is m, n = 2048..16384 step 2048 and k in {4096, 8192, 16384} (192 shapes). Prints each search's
 MAMF, winning shape, shapes tried and measuring time, and the ratios guided/grid.
 """
 import json
 import os
+import sys
 
 import click
 
 from accelkern.cli import cli
 from accelkern.results import read_jsonl
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hbm_table import run_cli  # noqa: E402  (the one way bench scripts run a command line)
 
 
 def _run(args):
@@ -37,12 +42,18 @@ def _winner(path):
 @click.option("--k", "k_range", default="4096,8192,16384", show_default=True, help="Grid K.")
 @click.option("--warmup", default=5.0, show_default=True, help="Warm-up seconds before each search.")
 @click.option("--out", default="results/mamf", show_default=True)
-def main(dtype, device, guided_budget, m_range, n_range, k_range, warmup, out):
+@click.option("--dry-run", is_flag=True, envvar="ACCELKERN_DRY_RUN",
+              help="(also ACCELKERN_DRY_RUN=1) Only check that both mamf command lines parse (nothing is measured).")
+def main(dtype, device, guided_budget, m_range, n_range, k_range, warmup, out, dry_run):
     dev = ["--device", device] if device else []
     common = ["mamf", "--dtype", dtype, "--warmup", str(warmup)] + dev
-    _run(common + ["--search", "guided", "--budget", str(guided_budget), "--out", os.path.join(out, "guided")])
-    _run(common + ["--search", "grid", "--budget", "100000", "--m", m_range, "--n", n_range, "--k", k_range,
-                   "--out", os.path.join(out, "grid")])
+    guided = common + ["--search", "guided", "--budget", str(guided_budget), "--out", os.path.join(out, "guided")]
+    grid = common + ["--search", "grid", "--budget", "100000", "--m", m_range, "--n", n_range, "--k", k_range,
+                     "--out", os.path.join(out, "grid")]
+    if dry_run:
+        sys.exit(run_cli(guided, dry_run=True) or run_cli(grid, dry_run=True))
+    _run(guided)
+    _run(grid)
     g = _winner(os.path.join(out, "guided", "mamf.jsonl"))
     b = _winner(os.path.join(out, "grid", "mamf.jsonl"))
     if not g or not b:
