@@ -482,3 +482,33 @@ def test_between_full_evaluations_only_the_shapes_with_a_chance_are_predicted_ag
     assert partial, pools                                              # some evaluations were of the hot set only
     assert all(0 < n for n, _ in partial)
     assert best.shape == PEAK
+
+
+def test_a_model_needs_two_measured_shapes_and_says_so_when_fewer_could_be_measured():
+    from accelkern.mamf.search import screening
+    c = _lattice(SIZES, SIZES, (2048, 4096, 8192, 16384))
+    first = [c.shapes[i] for i in screening(c)]
+    for live, fits in ((first[:1], False), (first[:2], True)):
+        clk = FakeClock()
+        r = FakeRunner(clk, lambda s: 500.0 + s.m / 1e3 if s in live else 0.0)   # every other shape fails
+        search = mamf.Search(r, mamf.Budget(10_000, clk))
+        best = search.guided(c)
+        assert best.shape == max(live, key=lambda s: s.m)
+        assert (search.stop_reason == "too few shapes could be measured for a model") is not fits, search.stop_reason
+        assert (search.model is not None and search.calibration.loo_z.size == 2) is fits
+
+
+def test_every_shape_measured_after_the_first_fit_was_predicted_first_and_its_miss_counted(monkeypatch):
+    from accelkern.mamf.model import SurfaceModel
+    sizes = []
+    fit = SurfaceModel.fit
+
+    def spy(self, idx, y, choose=False):
+        sizes.append(len(idx))
+        return fit(self, idx, y, choose=choose)
+
+    monkeypatch.setattr(SurfaceModel, "fit", spy)
+    _c, _r, search, _best = _guided(_bowl)
+    checked = len(search.calibration.z)
+    assert checked == search.tried - sizes[0] > 10
+    assert f"after {checked} predictions checked" in search.stop_reason
