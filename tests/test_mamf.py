@@ -512,3 +512,26 @@ def test_every_shape_measured_after_the_first_fit_was_predicted_first_and_its_mi
     checked = len(search.calibration.z)
     assert checked == search.tried - sizes[0] > 10
     assert f"after {checked} predictions checked" in search.stop_reason
+
+
+def test_the_winner_row_keeps_the_chance_left_when_the_search_stopped():
+    import re
+    from accelkern.mamf import job
+    c = _lattice(SIZES, SIZES, (2048, 4096, 8192, 16384))
+    clk = FakeClock()
+    r = FakeRunner(clk, _bowl)
+    res = job.SearchResult(dtype="bf16", search="guided", mode=r.mode, tried=0, measuring_s=0.0, best=None)
+    win = job.search_and_pick(r, c, mamf.Budget(10_000, clk), "guided", top=2, repeats=2, res=res,
+                              progress=lambda m: None)
+    assert win is not None and res.stop_reason.startswith("converged")
+    said = re.search(r"than the noise \([0-9.]+%\) is ([0-9.]+)% \(([0-9.]+)% for a better region\)", res.stop_reason)
+    assert said, res.stop_reason
+    d = res.doubt
+    assert f"{100 * d['chance']:.1f}" == said.group(1) and f"{100 * d['region_chance']:.1f}" == said.group(2)
+    assert d["unmeasured_shapes"] == len(c) - res.tried and 0 <= d["chance"] < 0.2
+    assert job.winner_row(res).config["stop_doubt"] == d
+    grid = job.SearchResult(dtype="bf16", search="grid", mode=r.mode, tried=0, measuring_s=0.0, best=None)
+    small = _lattice([1024, 2048], [1024], (2048,))
+    job.search_and_pick(FakeRunner(FakeClock(), _bowl), small, mamf.Budget(100, FakeClock()), "grid", top=1,
+                        repeats=1, res=grid, progress=lambda m: None)
+    assert grid.doubt is None                       # a grid leaves no doubt to report

@@ -49,6 +49,7 @@ class SearchResult:
     replay: dict | None = None                  # replay: costs and the lattice's best
     repeats: int = 0                            # re-measures per shape made (fewer than asked to fit --budget)
     budget_note: str = ""                       # what --budget shortened
+    doubt: dict | None = None                   # guided: the chances left at the search's last full look
 
 
 def remeasure(runner, shapes: list, repeats: int, mode: str | None = None, rule=None) -> dict:
@@ -109,6 +110,10 @@ def search_and_pick(runner, cands: Candidates, budget: Budget, search: str, top:
     finally:
         res.tried, res.measuring_s, res.best = finder.tried, budget.spent, finder.best
         res.stop_reason = finder.stop_reason
+        d = finder.doubt
+        res.doubt = None if d is None else {
+            "chance": round(d.chance, 6), "region_chance": round(d.region, 6), "unmeasured_shapes": d.open_,
+            "next_settle": round(d.settled, 6), "next_price_s": round(d.price_s, 6), "left_s": round(d.left_s, 3)}
     if res.best is None:
         return None
     progress(f"  search stopped: {res.stop_reason}")
@@ -240,6 +245,8 @@ def winner_row(res: SearchResult) -> Row:
                        "repeats": len(res.winner_rows), "mean_tflops": res.winner_mean_tflops,
                        "median_tflops": res.winner_tflops, "headline": "median",
                        "stop_reason": res.stop_reason, "candidates": res.candidates})
+    if res.doubt is not None:      # the chance that an unmeasured shape beats the winner by more than the noise
+        row.config["stop_doubt"] = res.doubt
     if res.mode_note:
         row.config["mode_note"] = res.mode_note
     if res.budget_note:
