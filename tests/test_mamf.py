@@ -535,3 +535,32 @@ def test_the_winner_row_keeps_the_chance_left_when_the_search_stopped():
     job.search_and_pick(FakeRunner(FakeClock(), _bowl), small, mamf.Budget(100, FakeClock()), "grid", top=1,
                         repeats=1, res=grid, progress=lambda m: None)
     assert grid.doubt is None                       # a grid leaves no doubt to report
+
+
+def test_a_doubt_that_stays_large_keeps_the_search_measuring_until_it_falls_then_it_stops_by_itself(monkeypatch):
+    # the first 40 looks are told a better region is certain (so nothing is ever small enough): between full
+    # looks the hot set runs out or is empty, and the search must look at every shape again, never spin in
+    # place (refitting the same shapes) nor leave without a reason
+    import dataclasses
+    from accelkern.mamf import stop
+    from accelkern.mamf.model import SurfaceModel
+    real, looks = stop.doubt, []
+
+    def forced(*a, **k):
+        d = real(*a, **k)
+        looks.append(d)
+        return dataclasses.replace(d, region=1.0) if len(looks) <= 40 else d
+
+    fit, same = SurfaceModel.fit, []
+
+    def fit_once_per_measurement(self, idx, y, choose=False):
+        same.append(len(idx))
+        assert same.count(len(idx)) < 20, "the search refits the same shapes without measuring"
+        return fit(self, idx, y, choose=choose)
+
+    monkeypatch.setattr(stop, "doubt", forced)
+    monkeypatch.setattr(SurfaceModel, "fit", fit_once_per_measurement)
+    c, r, search, best = _guided(_bowl)
+    assert len(looks) > 40 and search.stop_reason.startswith("converged"), search.stop_reason
+    assert best.shape == PEAK and search.tried > 40
+    assert search.tried == len({s for s, _, _ in r.calls})
