@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -564,3 +565,22 @@ def test_a_doubt_that_stays_large_keeps_the_search_measuring_until_it_falls_then
     assert len(looks) > 40 and search.stop_reason.startswith("converged"), search.stop_reason
     assert best.shape == PEAK and search.tried > 40
     assert search.tried == len({s for s, _, _ in r.calls})
+
+
+def test_each_model_pick_says_its_prediction_spread_and_chance_and_the_stop_line_joins_its_parts():
+    import re
+    lines = []
+    c = _lattice(SIZES, SIZES, (2048, 4096, 8192, 16384))
+    clk = FakeClock()
+    search = mamf.Search(FakeRunner(clk, _bowl), mamf.Budget(10_000, clk), progress=lines.append)
+    search.guided(c)
+    pat = re.compile(r"\] (\d+x\d+x\d+) -> ([0-9.]+) \(model: predicted ([0-9.]+) \+- ([0-9.]+)%, (\d+)% chance to "
+                     r"beat the best( \(its region\))?; lattice\) \| best ")
+    picks = [m for m in map(pat.search, lines) if m]
+    assert len(picks) == sum("(model: " in line for line in lines) >= 5
+    assert any(m.group(6) for m in picks) and any(not m.group(6) for m in picks)   # regions and single shapes
+    for m in picks:    # each prediction within a few of its spreads of what was then measured (the bowl is smooth)
+        pred, spread, got = float(m.group(3)), float(m.group(4)) / 100, float(m.group(2))
+        assert 0 < spread < 0.5 and abs(math.log(got / pred)) <= 4 * spread + 0.02, m.group(0)
+    head, calibration = search.stop_reason.split("; model spread x")
+    assert head.startswith("converged: ") and calibration.split(",")[0].replace(".", "").isdigit()
