@@ -209,12 +209,10 @@ class Search:
             open_[idx] = False
             pool = np.flatnonzero(open_ if full else hot & open_)
             if len(pool) == 0:
-                if full:
-                    if self._before_stopping(c):
-                        continue
+                if full:              # every shape measured or failed (the leader's neighbours too)
                     self.stop_reason = "every shape measured"
                     return
-                full = True
+                full = True           # the hot set ran out: look at every shape again
                 continue
             mu, sd_r, p_r, sd_s, p_s = self._chances(pool, float(y.max()))
             cost = np.maximum(self.r.cost_s(c.flops[pool], np.exp(mu)), 1e-9)
