@@ -584,3 +584,13 @@ def test_each_model_pick_says_its_prediction_spread_and_chance_and_the_stop_line
         assert 0 < spread < 0.5 and abs(math.log(got / pred)) <= 4 * spread + 0.02, m.group(0)
     head, calibration = search.stop_reason.split("; model spread x")
     assert head.startswith("converged: ") and calibration.split(",")[0].replace(".", "").isdigit()
+
+
+def test_a_set_small_enough_to_measure_whole_ends_with_every_shape_measured():
+    c = _lattice([1024, 2048], [4096], (4096,))
+    clk = FakeClock()
+    r = FakeRunner(clk, lambda s: 100.0 + s.m / 100)
+    search = mamf.Search(r, mamf.Budget(10_000, clk))
+    best = search.guided(c)
+    assert search.stop_reason == "every shape measured"
+    assert {s for s, _, _ in r.calls} == set(c.shapes) and best.shape == mamf.Shape(2048, 4096, 4096)
