@@ -9,32 +9,39 @@ time out. Surviving mutants are listed with their line, for a reader to judge (s
   python3 bench/mutation_scores.py --run [--module NAME ...]   mutate (slow: ~1 s per mutant at best)
   python3 bench/mutation_scores.py --caches DIR                summarize DIR/mut_<name>.cache files
   python3 bench/mutation_scores.py --caches DIR --recheck SCRATCH   re-test their survivors first
+  python3 bench/mutation_scores.py --dry-run                   what would be mutated and by which tests
 Writes bench/results/mutation_scores.{json,txt}.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import io
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import tokenize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
 
-MAMF_TESTS = ["tests/test_mamf_stop.py", "tests/test_mamf_replay.py", "tests/test_mamf_sim.py"]   # the replays run the whole search
+MAMF_TESTS = ["tests/test_mamf_stop.py", "tests/test_mamf.py", "tests/test_mamf_replay.py",
+              "tests/test_mamf_sim.py"]   # the search on fake surfaces, and the replays run the whole search
 
-# name: (module, line ranges mutated (None: all), test files and pytest options)
+# name: (module, what is mutated (None: all; else top-level names and Class.method, found in today's file), test
+# files and pytest options)
 MODULES = {
     "figures": ("accelkern/figures.py", None, ["tests/test_figures.py"]),
     "units": ("accelkern/units.py", None, ["tests/test_units.py"]),
     "waves": ("accelkern/waves.py", None, ["tests/test_waves_model.py"]),
-    "timing_statistics": ("accelkern/timing.py", [(47, 262)],
+    "timing_statistics": ("accelkern/timing.py", ["StopRule", "_Growing", "SampleTracker", "median_rel_stderr",
+                                                  "TimingStats"],
                           ["tests/test_timing_stats.py"] + [f"tests/test_timing.py::{t}" for t in (
                               "test_stats_from_samples", "test_summary_keys_are_row_fields", "test_median_rel_stderr",
                               "test_tracker_incremental_statistics_equal_numpy",
@@ -50,10 +57,13 @@ MODULES = {
                         "tests/test_fleet.py::test_verdict_and_self_test_judgement"]),
     # the MAMF search's stop: its constants, the chance computation, the noise and the loop that decides to
     # stop (search.py), and the stopping rule itself (stop.py)
-    "mamf_search_stop": ("accelkern/mamf/search.py", [(33, 46), (88, 91), (167, 227)], MAMF_TESTS),
+    "mamf_search_stop": ("accelkern/mamf/search.py",
+                         ["NOISE_FLOOR", "SCREEN_PER_DIM", "HOT_P", "VARY_K", "REFIT_GROWTH", "_norm_sf",
+                          "Search.noise", "Search._chances", "Search._model_loop"], MAMF_TESTS),
     "mamf_stop": ("accelkern/mamf/stop.py", None, MAMF_TESTS),
 }
 GOAL = 0.85
+NOTES = os.path.join(RESULTS, "mutation_notes.txt")    # a reader's judgement of the survivors, appended to the text
 KILLED = ("ok_killed", "ok_suspicious", "bad_timeout")
 
 RUNNER = """#!/bin/bash
@@ -61,6 +71,40 @@ find accelkern -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null
 PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -x -q -p no:cacheprovider "$@" >/dev/null 2>&1
 [ $? -eq 0 ]
 """
+
+
+def spans(path: str, names) -> list[tuple[int, int]] | None:
+    """The line ranges (first, last; 1-based) of `names` in the module at `path`: top-level functions, classes
+    and assigned constants, or `Class.method`. Found by parsing today's file, so edits above them cannot shift
+    what is measured. A name that is not there is an error (the list must follow the module)."""
+    if names is None:
+        return None
+    tree = ast.parse(open(path).read())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found[node.name] = node
+            if isinstance(node, ast.ClassDef):
+                for sub in node.body:
+                    if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        found[f"{node.name}.{sub.name}"] = sub
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                if isinstance(t, ast.Name):
+                    found[t.id] = node
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise SystemExit(f"mutation_scores: {path} has no {', '.join(missing)} (update MODULES)")
+    out = []
+    for n in names:
+        node = found[n]
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        out.append((first, node.end_lineno))
+    return sorted(out)
+
+
+def _ranges(name: str):
+    return spans(os.path.join(ROOT, MODULES[name][0]), MODULES[name][1])
 
 
 def mark_outside(path: str, ranges) -> int:
@@ -81,55 +125,99 @@ def mark_outside(path: str, ranges) -> int:
     return marked
 
 
-def run(name: str, scratch: str) -> str:
-    """Mutates one module in `scratch` (a copy of the tree); returns the path of its mutmut cache."""
-    module, ranges, tests = MODULES[name]
-    if ranges:
-        mark_outside(os.path.join(scratch, module), ranges)
+def _runner(scratch: str) -> str:
     runner = os.path.join(scratch, "pytest_runner.sh")
     with open(runner, "w") as f:
         f.write(RUNNER)
     os.chmod(runner, 0o755)
-    cache = os.path.join(scratch, ".mutmut-cache")
-    if os.path.exists(cache):
-        os.remove(cache)
-    env = dict(os.environ, PYTHONPATH=scratch, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
-    cmd = ["mutmut", "run", "--test-time-base", "20", "--paths-to-mutate", module, "--tests-dir", "tests",
-           "--runner", " ".join([runner] + [f"'{t}'" if " " in t else t for t in tests])]
-    subprocess.run(cmd, cwd=scratch, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    shutil.copy(os.path.join(ROOT, module), os.path.join(scratch, module))
+    return runner
+
+
+def _env(scratch: str) -> dict:
+    return dict(os.environ, PYTHONPATH=scratch, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+
+
+def _tests_pass(runner: str, tests: list, scratch: str, timeout_s: float) -> bool | None:
+    """True when the tests pass, False when they fail, None when they ran past timeout_s (the whole process
+    group is killed: a mutant that loops forever must not outlive its verdict)."""
+    p = subprocess.Popen([runner] + tests, cwd=scratch, env=_env(scratch), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        return p.wait(timeout=timeout_s) == 0
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        return None
+
+
+def run(name: str, scratch: str) -> str:
+    """Mutates one module in `scratch` (a copy of the tree); returns the path of its cache of verdicts.
+    mutmut makes the mutants (its run, with a runner that always passes, only records them) and applies
+    them; the tests run under our own clock (a mutant that hangs is a timeout, killed), since mutmut 2's own
+    loop was seen to hang for good on such a mutant."""
+    module, names, tests = MODULES[name]
+    ranges = spans(os.path.join(ROOT, module), names)
+    target = os.path.join(scratch, module)
+    if ranges:
+        mark_outside(target, ranges)
+    runner = _runner(scratch)
+    t0 = time.monotonic()
+    if not _tests_pass(runner, tests, scratch, 1800):
+        raise SystemExit(f"mutation_scores: {name}: the tests fail (or hang) on the unmutated module")
+    baseline = time.monotonic() - t0
+    work = os.path.join(scratch, ".mutmut-cache")
+    if os.path.exists(work):
+        os.remove(work)
+    subprocess.run(["mutmut", "run", "--paths-to-mutate", module, "--tests-dir", "tests", "--runner", "true"],
+                   cwd=scratch, env=_env(scratch), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shutil.copy(os.path.join(ROOT, module), target)
+    cache = os.path.join(scratch, f"mut_{name}.cache")
+    shutil.copy(work, cache)
+    judge_mutants(name, scratch, cache, ("bad_survived", "untested"), timeout_s=max(60.0, 10 * baseline))
     return cache
 
 
-def recheck(name: str, scratch: str, cache: str) -> int:
-    """Re-tests every survivor of `cache` against the tests as they are now (after tests were added for the
-    survivors of a run); a mutant the tests now kill is marked killed. Returns how many were. mutmut rewrites
-    its cache when it meets a mutated file, so every mutant starts from a fresh copy of it."""
-    module, ranges, tests = MODULES[name]
-    target, pristine = os.path.join(scratch, module), os.path.join(ROOT, module)
-    runner = os.path.join(scratch, "pytest_runner.sh")
-    env = dict(os.environ, PYTHONPATH=scratch, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
-    for rel in subprocess.run(["git", "ls-files", "tests"], cwd=ROOT, capture_output=True, text=True).stdout.split():
-        shutil.copy(os.path.join(ROOT, rel), os.path.join(scratch, rel))
-    ids = [i for (i,) in sqlite3.connect(cache).execute("select id from Mutant where status='bad_survived'")]
+def judge_mutants(name: str, scratch: str, cache: str, statuses=("bad_survived",), timeout_s: float = 600.0) -> int:
+    """Tests every mutant of `cache` with one of `statuses` against the tests in `scratch`, and records the
+    verdict (killed: the tests fail; a timeout counts as killed; survived: they pass). Returns how many were
+    killed. mutmut rewrites its cache when it meets a mutated file, so every mutant starts from a fresh copy."""
+    module, names, tests = MODULES[name]
+    ranges = spans(os.path.join(ROOT, module), names)
+    target = os.path.join(scratch, module)
+    pristine = os.path.join(scratch, "pristine.py")    # the module as it was at the start: edits made in the
+    shutil.copy(os.path.join(ROOT, module), pristine)  # tree meanwhile must not leak into a mutant
+    runner = _runner(scratch)
+    marks = ",".join("?" * len(statuses))
+    ids = [i for (i,) in sqlite3.connect(cache).execute(f"select id from Mutant where status in ({marks})", statuses)]
     work = os.path.join(scratch, ".mutmut-cache")
-    killed = []
-    for i in ids:
+    killed = 0
+    for n, i in enumerate(ids, 1):
         shutil.copy(pristine, target)
         if ranges:
             mark_outside(target, ranges)
         shutil.copy(cache, work)
         before = open(target).read()
-        subprocess.run(["mutmut", "apply", str(i)], cwd=scratch, env=env, capture_output=True)
+        subprocess.run(["mutmut", "apply", str(i)], cwd=scratch, env=_env(scratch), capture_output=True)
         if open(target).read() == before:
-            continue            # the mutant's line is not in today's module: it stays as the run left it
-        if subprocess.run([runner] + tests, cwd=scratch, env=env, capture_output=True).returncode != 0:
-            killed.append(i)
+            continue            # the mutant's line is not in today's module: it stays as it was
+        verdict = _tests_pass(runner, tests, scratch, timeout_s)
+        status = "bad_survived" if verdict else ("ok_killed" if verdict is False else "bad_timeout")
+        killed += status != "bad_survived"
+        db = sqlite3.connect(cache)           # after every mutant: a run stopped early keeps its verdicts
+        db.execute("update Mutant set status=? where id=?", (status, i))
+        db.commit()
+        db.close()
+        print(f"  {name} {n}/{len(ids)}: mutant {i} {status}", flush=True)
     shutil.copy(pristine, target)
-    db = sqlite3.connect(cache)
-    db.executemany("update Mutant set status='ok_killed' where id=?", [(i,) for i in killed])
-    db.commit()
-    return len(killed)
+    return killed
+
+
+def recheck(name: str, scratch: str, cache: str) -> int:
+    """Re-tests every survivor of `cache` against the tests as they are now (after tests were added for the
+    survivors of a run); returns how many they now kill."""
+    for rel in subprocess.run(["git", "ls-files", "tests"], cwd=ROOT, capture_output=True, text=True).stdout.split():
+        shutil.copy(os.path.join(ROOT, rel), os.path.join(scratch, rel))
+    return judge_mutants(name, scratch, cache)
 
 
 def score(cache: str, ranges) -> dict:
@@ -166,14 +254,40 @@ def write(results: dict) -> str:
         run_text = f"run {run}/{r['mutants']} = {run / r['mutants']:.1%}, " if run is not None else ""
         partial = f"PARTIAL: {r['untested']} more mutants never tested, " if r.get("untested") else ""
         lines.append(f"{name:<20} {r['killed']:>7} {r['mutants']:>6} {r['score']:>6.1%}  {mark}  {partial}{run_text}"
-                     f"({MODULES[name][0]}{', lines ' + str(MODULES[name][1]) if MODULES[name][1] else ''})")
+                     f"({MODULES[name][0]}{': ' + ', '.join(MODULES[name][1]) if MODULES[name][1] else ''})")
     for name, r in results.items():
         for s in r["survivors"]:
             lines.append(f"  survivor {name} {s}"[:160])
+    if os.path.exists(NOTES):
+        lines += ["", open(NOTES).read().rstrip()]
     text = "\n".join(lines) + "\n"
     with open(os.path.join(RESULTS, "mutation_scores.txt"), "w") as f:
         f.write(text)
     return text
+
+
+def dry_run(names) -> int:
+    """Says what --run would mutate and with which tests; 1 when a module, name or test file is missing."""
+    problems = []
+    for name in names:
+        module, parts, tests = MODULES[name]
+        if not os.path.exists(os.path.join(ROOT, module)):
+            problems.append(f"{name}: {module} does not exist")
+            continue
+        try:
+            where = _ranges(name)
+        except SystemExit as exc:
+            problems.append(str(exc))
+            continue
+        files = [t.split("::")[0] for t in tests if not t.startswith("-")]
+        problems += [f"{name}: test file {f} does not exist" for f in files if not os.path.exists(os.path.join(ROOT, f))]
+        print(f"{name}: {module}" + (f" lines {where}" if where else " (whole file)") + f"; tests: {len(tests)} "
+              f"({', '.join(sorted(set(files)))})")
+    if shutil.which("mutmut") is None:
+        print("note: mutmut is not installed (pip install 'mutmut<3'); --run needs it")
+    for p in problems:
+        print(f"problem: {p}")
+    return 1 if problems else 0
 
 
 def main() -> int:
@@ -184,8 +298,12 @@ def main() -> int:
                     help="with --caches: first re-test their survivors against today's tests in SCRATCH (a copy "
                          "of the tree made by --run)")
     ap.add_argument("--module", action="append", choices=sorted(MODULES), help="only these (default: all)")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="check that every module, name and test file exists and say what would run; mutate nothing")
     a = ap.parse_args()
     names = a.module or list(MODULES)
+    if a.dry_run:
+        return dry_run(names)
     results = {}
     if a.run:
         scratch = tempfile.mkdtemp(prefix="accelkern-mutation-")
@@ -198,18 +316,17 @@ def main() -> int:
         print(f"scratch copy: {scratch}", flush=True)
         for name in names:
             cache = run(name, scratch)
-            shutil.copy(cache, os.path.join(scratch, f"mut_{name}.cache"))
-            results[name] = score(cache, MODULES[name][1])
+            results[name] = score(cache, _ranges(name))
             print(f"{name}: {results[name]['killed']}/{results[name]['mutants']}", flush=True)
             write(results)                  # after every module: a long run stopped early keeps what finished
     elif a.caches:
         for name in names:
             path = os.path.join(a.caches, f"mut_{name}.cache")
             if os.path.exists(path):
-                before = score(path, MODULES[name][1])["killed"]
+                before = score(path, _ranges(name))["killed"]
                 if a.recheck:
                     print(f"{name}: {recheck(name, a.recheck, path)} survivors now killed", flush=True)
-                results[name] = score(path, MODULES[name][1])
+                results[name] = score(path, _ranges(name))
                 results[name]["killed_in_the_run"] = before
     else:
         ap.error("give --run or --caches DIR")
